@@ -1,0 +1,1 @@
+"""Abaco admin API: workers."""

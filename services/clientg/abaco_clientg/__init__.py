@@ -1,0 +1,1 @@
+"""Abaco clientg: worker credentials over the clients channel."""

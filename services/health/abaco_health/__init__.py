@@ -1,0 +1,1 @@
+"""Abaco health checks, driven by APScheduler."""

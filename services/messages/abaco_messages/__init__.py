@@ -1,0 +1,1 @@
+"""Abaco messages API: actor mailboxes."""

@@ -1,0 +1,43 @@
+"""Turning a POSTed message into ``(message, content type)`` (reference 1.5)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from abaco_shared.errors import ValidationError
+from bottle import request
+
+__all__ = ["read_message"]
+
+TEXT_TYPES = ("text/plain", "")
+
+
+def read_message() -> tuple[Any, str]:
+    ctype = (request.content_type or "").split(";")[0].strip().lower()
+    if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        if "message" not in request.forms:
+            raise ValidationError("Missing message: send a 'message' form field or a JSON body.")
+        return request.forms.getunicode("message"), "str"
+    if ctype == "application/octet-stream":
+        raise ValidationError("Binary messages are not supported yet: send a string or JSON body.")
+    raw = request.body.read()
+    if not raw.strip():
+        raise ValidationError("Missing message: the request body is empty.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("message POST body could not be serialized: it is not UTF-8 text.") from None
+    if ctype == "application/json" or ctype.endswith("+json"):
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ValidationError(f"message POST body could not be serialized: invalid JSON ({exc}).") from None
+        if isinstance(value, dict) and isinstance(value.get("message"), str) and len(value) == 1:
+            return value["message"], "str"
+        return value, "application/json"
+    if ctype in TEXT_TYPES:
+        return text, "str"
+    raise ValidationError(
+        f"Unsupported Content-Type {ctype!r}: send text/plain, application/json, or a 'message' form field."
+    )

@@ -1,0 +1,19 @@
+"""Entry point: ``python -m abaco_messages`` serves the messages API with waitress."""
+
+from __future__ import annotations
+
+import threading
+
+from abaco_shared.context import Context
+from abaco_shared.http import serve
+from abaco_shared.service import run_service
+
+from .app import make_app
+
+
+def _run(ctx: Context, stop: threading.Event) -> None:
+    serve(make_app(ctx), ctx.cfg.http.host, ctx.cfg.http.messages_port, ctx.cfg.http.threads)
+
+
+def main() -> int:
+    return run_service("messages", _run, with_auth=True, handle_signals=False)

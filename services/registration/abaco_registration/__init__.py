@@ -1,0 +1,1 @@
+"""Abaco registration API: actors, executions, logs."""

@@ -1,0 +1,131 @@
+"""Validation of the actor body of POST and PUT /actors (reference 1.3)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from abaco_shared.auth import Principal
+from abaco_shared.errors import PermissionDenied, ValidationError
+
+__all__ = ["parse_actor_body", "PRIVILEGED_FIELDS"]
+
+# field -> (type, default)
+FIELDS: dict[str, tuple[type, Any]] = {
+    "image": (str, None),
+    "name": (str, None),
+    "description": (str, ""),
+    "stateless": (bool, True),
+    "type": (str, "none"),
+    "default_environment": (dict, None),
+    "privileged": (bool, False),
+    "max_workers": (int, None),
+    "min_workers": (int, None),
+    "mem_limit": (str, None),
+    "max_cpus": (int, None),
+    "use_container_uid": (bool, False),
+    "queue": (str, "default"),
+    "token": (bool, False),
+    "link": (str, ""),
+    "webhook": (str, ""),
+    "hints": (list, None),
+    "log_ex": (int, None),
+    "cron_schedule": (str, None),
+    "cron_on": (bool, False),
+    "run_as_executor": (bool, False),
+    "max_run_time": (int, None),
+}
+PRIVILEGED_FIELDS = ("privileged", "max_workers", "mem_limit", "max_cpus", "queue")
+# Fields the original parsed but a client must not set; accepted and ignored for compatibility.
+IGNORED = {"id", "owner", "status", "status_message", "state", "uid", "gid", "tasdir", "revision",
+           "create_time", "last_update_time", "_links", "mounts", "api_server", "cron_next_ex", "force"}
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_IMAGE = re.compile(r"^[a-z0-9]+(?:[._/:@-][A-Za-z0-9_.-]+)*$")
+_MEM = re.compile(r"^[0-9]+[bkmgBKMG]?$")
+_HINT_FORBIDDEN = set("\"'{}[]")
+
+
+def _snake(key: str) -> str:
+    return _CAMEL.sub("_", key).lower()
+
+
+def _coerce(name: str, typ: type, value: Any) -> Any:
+    if value is None:
+        return None
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
+            return value.lower() in ("true", "1")
+        raise ValidationError(f"Invalid {name}: expected a boolean (true/false).")
+    if typ is int:
+        if isinstance(value, bool):
+            raise ValidationError(f"Invalid {name}: expected an integer.")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+            return int(value)
+        raise ValidationError(f"Invalid {name}: expected an integer.")
+    if typ is str:
+        if not isinstance(value, str):
+            raise ValidationError(f"Invalid {name}: expected a string.")
+        return value
+    if typ is dict:
+        if not isinstance(value, dict):
+            raise ValidationError(f"Invalid {name}: expected a JSON object.")
+        return value
+    if typ is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValidationError(f"Invalid {name}: expected a list of strings.")
+        return value
+    raise AssertionError(typ)
+
+
+def parse_actor_body(body: dict[str, Any], who: Principal, host_queues: tuple[str, ...]) -> dict[str, Any]:
+    """Check every field; return the values to store (defaults filled in)."""
+    given: dict[str, Any] = {}
+    for key, value in body.items():
+        name = _snake(key)
+        if name in IGNORED:
+            continue
+        if name not in FIELDS:
+            raise ValidationError(f"Unknown field: {key}.")
+        given[name] = _coerce(name, FIELDS[name][0], value)
+    image = given.get("image")
+    if not image:
+        raise ValidationError("Missing required field: image.")
+    if len(image) > 255 or not _IMAGE.match(image):
+        raise ValidationError(f"Invalid image: {image!r} is not a Docker image reference.")
+    for name in PRIVILEGED_FIELDS:
+        default = FIELDS[name][1]
+        if name in given and given[name] not in (None, default) and not who.is_privileged:
+            raise PermissionDenied(f"Not authorized -- only privileged users may set {name}.")
+    env = given.get("default_environment") or {}
+    for k, v in env.items():
+        if not k or "=" in k or "\x00" in k:
+            raise ValidationError(f"Invalid default_environment: bad variable name {k!r}.")
+        if not isinstance(v, (str, int, float, bool)):
+            raise ValidationError(f"Invalid default_environment: the value of {k} must be a string or number.")
+    for hint in given.get("hints") or []:
+        if set(hint) & _HINT_FORBIDDEN:
+            raise ValidationError(f"Invalid hints: {hint!r} contains a forbidden character.")
+    if given.get("mem_limit") and not _MEM.match(given["mem_limit"]):
+        raise ValidationError("Invalid mem_limit: use a Docker memory string such as 512m or 1g.")
+    for name in ("max_workers", "min_workers", "max_cpus", "log_ex", "max_run_time"):
+        if given.get(name) is not None and given[name] < 0:
+            raise ValidationError(f"Invalid {name}: must not be negative.")
+    if given.get("stateless") is False and given.get("max_workers") not in (None, 1):
+        raise ValidationError("Invalid max_workers: a stateful actor has exactly one worker.")
+    queue = given.get("queue") or "default"
+    if queue not in host_queues:
+        raise ValidationError(f"Invalid queue: {queue!r}; known queues: {', '.join(host_queues)}.")
+    values = {name: default for name, (_, default) in FIELDS.items()}
+    values.update({k: v for k, v in given.items() if v is not None or FIELDS[k][1] is None})
+    values["default_environment"] = {k: str(v) for k, v in env.items()}
+    values["hints"] = given.get("hints") or []
+    values["queue"] = queue
+    if values.get("cron_schedule"):
+        values["cron_on"] = True
+    return values

@@ -1,0 +1,21 @@
+"""Entry point: ``python -m abaco_registration`` serves the registration API with waitress."""
+
+from __future__ import annotations
+
+import threading
+
+from abaco_shared.context import Context
+from abaco_shared.http import serve
+from abaco_shared.service import run_service
+from abaco_shared.store import ensure_indexes
+
+from .app import make_app
+
+
+def _run(ctx: Context, stop: threading.Event) -> None:
+    ensure_indexes()
+    serve(make_app(ctx), ctx.cfg.http.host, ctx.cfg.http.registration_port, ctx.cfg.http.threads)
+
+
+def main() -> int:
+    return run_service("registration", _run, with_auth=True, handle_signals=False)

@@ -1,0 +1,1 @@
+"""Abaco spawner: starts worker processes from the command channel."""

@@ -1,0 +1,1 @@
+"""Abaco worker: runs one container per actor message."""

@@ -1,0 +1,41 @@
+"""The environment an actor container sees (reference section 2), later sources winning."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from abaco_shared.messages import MailboxMessage
+from abaco_shared.models import Actor
+
+__all__ = ["container_env"]
+
+
+def _as_env(value: Any) -> str:
+    # docker-py stringifies with str(): dicts arrive as a Python repr, which clients parse
+    return value if isinstance(value, str) else str(value)
+
+
+def container_env(actor: Actor, msg: MailboxMessage, worker_id: str, api_server: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    env.update({str(k): _as_env(v) for k, v in (actor.default_environment or {}).items()})
+    env.update({str(k): _as_env(v) for k, v in msg.env.items()})
+    env.update(
+        {
+            "_abaco_access_token": "",
+            "_abaco_actor_dbid": actor.db_id,
+            "_abaco_actor_id": actor.actor_id,
+            "_abaco_worker_id": worker_id,
+            "_abaco_container_repo": actor.image,
+            "_abaco_actor_state": _as_env(actor.state),
+            "_abaco_actor_name": actor.name or "None",
+            "_abaco_api_server": msg.env.get("_abaco_api_server", api_server),
+            "_abaco_Content_Type": msg.content_type,
+            "_abaco_Content-Type": msg.content_type,
+        }
+    )
+    if msg.content_type != "application/octet-stream":
+        env["MSG"] = _as_env(msg.message)
+        if msg.content_type == "application/json":
+            env["_abaco_MSG_JSON"] = json.dumps(msg.message)
+    return env

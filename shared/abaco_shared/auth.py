@@ -1,0 +1,116 @@
+"""Who is calling, and may they do this: principals, roles and per-object permission levels."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import AuthConfig
+from .enums import Permission, Role
+from .errors import AuthenticationError, PermissionDenied, ValidationError
+from .models import PermissionRecord
+from .tokens import decode_jwt, encode_jwt
+
+__all__ = ["Principal", "Authenticator", "WORLD", "grant", "level_of", "require"]
+
+WORLD = "ABACO_WORLD"
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.@")
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: str
+    tenant: str
+    roles: frozenset[Role] = field(default_factory=frozenset)
+
+    @property
+    def is_admin(self) -> bool:
+        return Role.ADMIN in self.roles
+
+    @property
+    def is_privileged(self) -> bool:
+        return bool({Role.ADMIN, Role.PRIVILEGED} & self.roles)
+
+
+def _check_name(kind: str, value: object) -> str:
+    if not isinstance(value, str) or not value or len(value) > 64 or set(value) - _NAME_CHARS:
+        raise ValidationError(f"{kind} must be 1-64 characters of letters, digits, '-', '_', '.' or '@'")
+    return value
+
+
+class Authenticator:
+    """Mints and verifies the platform's bearer tokens with the secret generated at install."""
+
+    def __init__(self, cfg: AuthConfig, secret: bytes) -> None:
+        self.cfg = cfg
+        self.secret = secret
+
+    @classmethod
+    def from_file(cls, cfg: AuthConfig) -> Authenticator:
+        path = Path(cfg.jwt_secret_file)
+        try:
+            secret = path.read_text().strip().encode()
+        except OSError as exc:
+            raise AuthenticationError(f"cannot read the token secret {path}: {exc.strerror}") from exc
+        if len(secret) < 32:
+            raise AuthenticationError(f"the token secret in {path} is too short")
+        return cls(cfg, secret)
+
+    def mint(self, user: str, tenant: str, roles: list[Role], ttl: int | None = None) -> str:
+        _check_name("user", user)
+        _check_name("tenant", tenant)
+        now = int(time.time())
+        claims = {
+            "iss": self.cfg.issuer,
+            "sub": user,
+            "tenant": tenant,
+            "roles": [r.value for r in roles],
+            "iat": now,
+            "exp": now + (ttl if ttl is not None else self.cfg.token_ttl),
+        }
+        return encode_jwt(claims, self.secret)
+
+    def identify(self, authorization: str | None) -> Principal:
+        """Principal from an ``Authorization: Bearer <JWT>`` header value."""
+        if not authorization:
+            raise AuthenticationError("No credentials: send 'Authorization: Bearer <token>'.")
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError("Unsupported authorization scheme: use 'Bearer <token>'.")
+        claims = decode_jwt(token.strip(), self.secret, self.cfg.issuer, self.cfg.leeway)
+        try:
+            user = _check_name("user", claims.get("sub"))
+            tenant = _check_name("tenant", claims.get("tenant"))
+            roles = frozenset(Role(r) for r in claims.get("roles", []))
+        except (ValidationError, ValueError, TypeError) as exc:
+            raise AuthenticationError(f"Invalid token claims: {exc}") from None
+        if not roles:
+            raise PermissionDenied("Not authorized -- missing required role.")
+        return Principal(user=user, tenant=tenant, roles=roles)
+
+
+def grant(tenant: str, object_id: str, user: str, level: Permission) -> None:
+    """Set ``user``'s level on an object (upsert)."""
+    PermissionRecord.objects(tenant=tenant, object_id=object_id, user=user).update_one(
+        set__level=level.name, upsert=True
+    )
+
+
+def level_of(principal: Principal, object_id: str) -> Permission:
+    """The caller's effective level on an object: admins have UPDATE on their tenant's objects."""
+    if principal.is_admin:
+        return Permission.UPDATE
+    best = Permission.NONE
+    for rec in PermissionRecord.objects(
+        tenant=principal.tenant, object_id=object_id, user__in=[principal.user, WORLD]
+    ).only("level"):
+        best = max(best, Permission[rec.level])
+    return best
+
+
+def require(principal: Principal, object_id: str, needed: Permission) -> Permission:
+    level = level_of(principal, object_id)
+    if level < needed:
+        raise PermissionDenied(f"Not authorized -- you need {needed.name} permission on this object.")
+    return level

@@ -1,0 +1,228 @@
+"""The RabbitMQ connection layer over kombu: JSON only, bounded reconnects, one connection per thread.
+
+Channels (``channels.py``) name queues and offer verbs; this module only moves JSON bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from kombu import Connection, Consumer, Producer, Queue
+from kombu.message import Message
+
+from .errors import ChannelError, ChannelTimeout
+
+__all__ = ["Broker", "Message", "Queue"]
+
+log = logging.getLogger(__name__)
+
+ACCEPT = ["json"]
+RETRY_POLICY = {"max_retries": 3, "interval_start": 0.1, "interval_step": 0.5, "interval_max": 2}
+
+
+def _log_retry(exc: Exception, interval: float) -> None:
+    log.warning("broker unreachable, retrying in %.1fs: %s", interval, exc)
+
+
+class Broker:
+    """Owns kombu connections to one broker URL.
+
+    Publishing uses a lazily made connection per thread (waitress serves requests from a thread
+    pool). Consumers get their own connection from :meth:`consume`. Every connect is retried at
+    most ``retries`` times, then :class:`ChannelError` is raised.
+    """
+
+    def __init__(self, url: str, retries: int = 5, prefix: str = "") -> None:
+        self.url = url
+        self.retries = retries
+        self.prefix = prefix
+        self._local = threading.local()
+
+    # -- connections -------------------------------------------------------------------------
+    def connect(self) -> Connection:
+        """A new, connected kombu Connection (the caller owns and closes it)."""
+        conn = Connection(self.url, heartbeat=0, connect_timeout=5)
+        try:
+            conn.ensure_connection(max_retries=self.retries, errback=_log_retry, interval_max=2)
+        except conn.connection_errors + (OSError,) as exc:
+            conn.release()
+            raise ChannelError(f"cannot connect to the message broker: {exc}") from exc
+        return conn
+
+    def _thread_connection(self) -> Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or not conn.connected:
+            if conn is not None:
+                conn.release()
+            conn = self._local.conn = self.connect()
+            self._local.producer = Producer(conn.default_channel, serializer="json")
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.release()
+            self._local.conn = None
+
+    # -- queues ------------------------------------------------------------------------------
+    def queue(
+        self, name: str, durable: bool = True, expires: float | None = None, auto_delete: bool = False
+    ) -> Queue:
+        """A queue on the default exchange, named with this broker's prefix."""
+        args = {"x-expires": int(expires * 1000)} if expires else None
+        full = self.prefix + name
+        return Queue(
+            full,
+            routing_key=full,
+            durable=durable,
+            auto_delete=auto_delete,
+            queue_arguments=args,
+        )
+
+    def publish(self, queue: Queue, body: dict[str, Any], persistent: bool = True, **props: Any) -> None:
+        """Publish one JSON body to ``queue`` (declared once per connection)."""
+        try:
+            conn = self._thread_connection()
+            producer: Producer = self._local.producer
+            producer.publish(
+                body,
+                routing_key=queue.routing_key,
+                declare=[queue],
+                serializer="json",
+                delivery_mode=2 if persistent else 1,
+                retry=True,
+                retry_policy=RETRY_POLICY,
+                **props,
+            )
+        except ChannelError:
+            raise
+        except Exception as exc:  # kombu raises a wide range of transport errors here
+            self.close()
+            raise ChannelError(f"cannot publish to {queue.name}: {exc}") from exc
+        del conn
+
+    def _with_channel(self, fn: Callable[[Any], Any]) -> Any:
+        try:
+            conn = self._thread_connection()
+            return fn(conn.default_channel)
+        except ChannelError:
+            raise
+        except Exception:
+            self.close()
+            raise
+
+    def message_count(self, queue: Queue) -> int:
+        """Ready messages in ``queue`` (0 when it does not exist)."""
+
+        def count(channel: Any) -> int:
+            return int(queue.bind(channel).queue_declare(passive=True).message_count)
+
+        try:
+            return self._with_channel(count)
+        except Exception as exc:
+            # a passive declare of a missing queue fails with NOT_FOUND (and closes the channel)
+            if "NOT_FOUND" in str(exc) or "404" in str(exc):
+                return 0
+            raise ChannelError(f"cannot read the length of {queue.name}: {exc}") from exc
+
+    def purge(self, queue: Queue) -> int:
+        try:
+            return int(self._with_channel(lambda ch: queue.bind(ch).purge() or 0))
+        except Exception as exc:
+            if "NOT_FOUND" in str(exc) or "404" in str(exc):
+                return 0
+            raise ChannelError(f"cannot purge {queue.name}: {exc}") from exc
+
+    def delete(self, queue: Queue) -> None:
+        try:
+            self._with_channel(lambda ch: queue.bind(ch).delete())
+        except Exception as exc:
+            if "NOT_FOUND" in str(exc) or "404" in str(exc):
+                return
+            raise ChannelError(f"cannot delete {queue.name}: {exc}") from exc
+
+    # -- consuming ---------------------------------------------------------------------------
+    def get(self, queue: Queue, timeout: float, poll: float = 0.02) -> dict[str, Any]:
+        """Take (and ack) one message from ``queue``, waiting at most ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+
+        def fetch(channel: Any) -> Any:
+            return queue.bind(channel).get(no_ack=True, accept=ACCEPT)
+
+        while True:
+            msg = self._with_channel(fetch)
+            if msg is not None:
+                return msg.decode()  # type: ignore[no-any-return]
+            if time.monotonic() >= deadline:
+                raise ChannelTimeout(f"no message on {queue.name} within {timeout:.0f}s")
+            time.sleep(poll)
+
+    def request(self, queue: Queue, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Request/reply: publish with a reply queue and a correlation id, wait for the answer."""
+        reply = self.queue(f"reply_{uuid.uuid4().hex}", durable=False, expires=timeout + 60)
+        correlation_id = uuid.uuid4().hex
+        self._with_channel(lambda ch: reply.bind(ch).declare())
+        try:
+            self.publish(queue, body, persistent=False, reply_to=reply.name, correlation_id=correlation_id)
+            return self.get(reply, timeout)
+        finally:
+            try:
+                self.delete(reply)
+            except ChannelError:
+                log.warning("could not delete reply queue %s", reply.name)
+
+    def consume(
+        self,
+        queues: Iterable[Queue],
+        on_message: Callable[[dict[str, Any], Message], None],
+        stop: threading.Event,
+        prefetch: int = 1,
+        poll: float = 1.0,
+        on_idle: Callable[[], None] | None = None,
+    ) -> None:
+        """Run ``on_message(body, message)`` for each message until ``stop`` is set.
+
+        The callback acks or rejects. Bodies that are not JSON are rejected (dropped) unread.
+        A lost connection is re-established with the bounded retry of :meth:`connect`; a second
+        failure in a row propagates so that the process can exit and be restarted.
+        """
+        queues = list(queues)
+
+        def reject_undecodable(message: Message, exc: Exception) -> None:
+            log.error("rejected a message that is not JSON on %s: %s", message.delivery_info, exc)
+            message.reject()
+
+        failures = 0
+        while not stop.is_set():
+            conn = self.connect()
+            try:
+                channel = conn.channel()
+                consumer = Consumer(
+                    channel,
+                    queues=queues,
+                    callbacks=[on_message],
+                    accept=ACCEPT,
+                    prefetch_count=prefetch,
+                    on_decode_error=reject_undecodable,
+                )
+                with consumer:
+                    failures = 0
+                    while not stop.is_set():
+                        try:
+                            conn.drain_events(timeout=poll)
+                        except (TimeoutError, socket.timeout):
+                            if on_idle is not None:
+                                on_idle()
+            except conn.connection_errors + conn.channel_errors as exc:
+                failures += 1
+                if failures > 1:
+                    raise ChannelError(f"lost the broker connection twice: {exc}") from exc
+                log.warning("broker connection lost, reconnecting: %s", exc)
+            finally:
+                conn.release()

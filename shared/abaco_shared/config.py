@@ -1,0 +1,232 @@
+"""One typed configuration object, loaded once per process.
+
+Precedence: dataclass defaults < TOML file (path in ``ABACO_CONFIG``) < environment variables of
+the form ``ABACO__<SECTION>__<KEY>``. Every value is parsed into its declared type; an unknown
+section or key, or a value of the wrong type, fails at start-up with one readable error.
+The embedded defaults run the whole platform on one machine with no file at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+__all__ = ["Config", "load_config"]
+
+ENV_PREFIX = "ABACO__"
+
+
+@dataclass(frozen=True)
+class GeneralConfig:
+    version: str = "1.0.0"
+    home: str = ""  # the install root; defaults to $ABACO_HOME or the current directory
+    data_dir: str = ""  # defaults to <home>/.data
+    api_server: str = "http://127.0.0.1:8000"
+    default_tenant: str = "dev"
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    registration_port: int = 5001
+    messages_port: int = 5002
+    admin_port: int = 5003
+    threads: int = 8
+    max_content_length: int = 500_000_000
+    show_traceback: bool = False
+
+
+@dataclass(frozen=True)
+class MongoConfig:
+    url: str = field(default="mongodb://127.0.0.1:27017/?directConnection=true", repr=False)
+    db: str = "abaco"
+    timeout_ms: int = 5000
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
+    key_prefix: str = "abaco:"
+
+
+@dataclass(frozen=True)
+class RabbitConfig:
+    url: str = field(default="amqp://guest:guest@127.0.0.1:5672//", repr=False)
+    connect_retries: int = 5
+    queue_prefix: str = ""  # lets tests and several installs share one broker
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    jwt_secret_file: str = ""  # defaults to <data_dir>/jwt_secret
+    issuer: str = "abaco"
+    token_ttl: int = 86400
+    leeway: int = 30
+
+
+@dataclass(frozen=True)
+class SpawnerConfig:
+    host_id: str = "local"
+    host_queues: tuple[str, ...] = ("default",)
+    max_workers_per_host: int = 50
+    max_workers_per_actor: int = 20
+    worker_ready_timeout: float = 30.0
+    pull_policy: str = "if-not-present"  # or "always"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    docker_url: str = "unix:///var/run/docker.sock"
+    network: str = "host"
+    max_log_length: int = 1_000_000
+    cgroup_parent: str = "/abaco"
+    cgroup_root: str = "/sys/fs/cgroup"
+    leave_containers: bool = False
+    max_run_time: int = -1  # seconds; -1 is unlimited
+    mem_limit: str = ""
+    max_cpus: int = 0  # nano-CPUs; 0 is unlimited
+    start_retries: int = 3
+    stop_grace: int = 10  # seconds a container gets between SIGTERM and SIGKILL
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    interval: int = 30
+    worker_heartbeat_ttl: int = 120
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Config:
+    general: GeneralConfig = field(default_factory=GeneralConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    mongo: MongoConfig = field(default_factory=MongoConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    rabbit: RabbitConfig = field(default_factory=RabbitConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    spawner: SpawnerConfig = field(default_factory=SpawnerConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.general.data_dir)
+
+    @property
+    def jwt_secret_path(self) -> Path:
+        return Path(self.auth.jwt_secret_file)
+
+
+def _parse(value: object, typ: object, where: str) -> object:
+    """Coerce a file or environment value into the declared field type."""
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
+            return False
+    elif typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+    elif typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+    elif typ is str:
+        if isinstance(value, str):
+            return value
+    elif typing.get_origin(typ) is tuple:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+    raise ConfigError(f"config {where}: expected {getattr(typ, '__name__', typ)}, got {value!r}")
+
+
+def _section_types(section_cls: type) -> dict[str, object]:
+    return typing.get_type_hints(section_cls)
+
+
+def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Build the Config from defaults, an optional TOML file and ``ABACO__*`` variables."""
+    env = os.environ if env is None else env
+    path = path or env.get("ABACO_CONFIG") or None
+    raw: dict[str, dict[str, object]] = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                loaded = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        for section, values in loaded.items():
+            if not isinstance(values, dict):
+                raise ConfigError(f"config file {path}: [{section}] must be a table")
+            raw.setdefault(section, {}).update(values)
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        parts = key[len(ENV_PREFIX) :].lower().split("__")
+        if len(parts) != 2:
+            raise ConfigError(f"environment variable {key}: expected ABACO__<SECTION>__<KEY>")
+        raw.setdefault(parts[0], {})[parts[1]] = value
+
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    top_types = typing.get_type_hints(Config)
+    built: dict[str, object] = {}
+    for name, values in raw.items():
+        if name not in sections:
+            raise ConfigError(f"unknown config section [{name}]; known: {', '.join(sorted(sections))}")
+        section_cls = top_types[name]
+        types = _section_types(section_cls)  # type: ignore[arg-type]
+        kwargs = {}
+        for key, value in values.items():
+            if key not in types:
+                raise ConfigError(f"unknown config key {name}.{key}; known: {', '.join(sorted(types))}")
+            kwargs[key] = _parse(value, types[key], f"{name}.{key}")
+        built[name] = section_cls(**kwargs)  # type: ignore[operator]
+    cfg = Config(**built)  # type: ignore[arg-type]
+    return _derive_paths(cfg, env)
+
+
+def _derive_paths(cfg: Config, env: Mapping[str, str]) -> Config:
+    home = cfg.general.home or env.get("ABACO_HOME") or os.getcwd()
+    data_dir = cfg.general.data_dir or os.path.join(home, ".data")
+    general = dataclasses.replace(cfg.general, home=home, data_dir=data_dir)
+    auth = cfg.auth
+    if not auth.jwt_secret_file:
+        auth = dataclasses.replace(auth, jwt_secret_file=os.path.join(data_dir, "jwt_secret"))
+    _validate(cfg)
+    return dataclasses.replace(cfg, general=general, auth=auth)
+
+
+def _validate(cfg: Config) -> None:
+    if cfg.spawner.pull_policy not in ("if-not-present", "always"):
+        raise ConfigError("config spawner.pull_policy must be 'if-not-present' or 'always'")
+    if not cfg.spawner.host_queues:
+        raise ConfigError("config spawner.host_queues must name at least one queue")
+    if cfg.http.threads < 1:
+        raise ConfigError("config http.threads must be at least 1")
+    if cfg.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("config log.level must be DEBUG, INFO, WARNING or ERROR")

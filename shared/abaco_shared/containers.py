@@ -1,0 +1,175 @@
+"""A narrow adapter over the Docker engine API: what the spawner and worker need, nothing more.
+
+The low-level ``docker.APIClient`` is used on purpose: the high-level client inspects after
+every create, which costs a round trip on the hot path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from .errors import DockerError
+
+__all__ = ["ContainerSpec", "ContainerResult", "DockerApi", "parse_docker_time"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ContainerSpec:
+    image: str
+    environment: dict[str, str]
+    labels: dict[str, str] = field(default_factory=dict)
+    network_mode: str = "host"
+    cgroup_parent: str | None = None
+    mem_limit: str | None = None
+    nano_cpus: int | None = None
+    max_run_time: int = -1  # seconds; -1 is unlimited
+
+
+@dataclass
+class ContainerResult:
+    container_id: str
+    exit_code: int
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    logs: str
+    final_state: dict[str, Any]
+    timed_out: bool = False
+
+    @property
+    def runtime_ms(self) -> int:
+        if self.started_at is None or self.finished_at is None:
+            return 0
+        return max(0, int((self.finished_at - self.started_at).total_seconds() * 1000))
+
+
+def parse_docker_time(value: str | None) -> dt.datetime | None:
+    """Docker's RFC 3339 nanosecond timestamps as naive UTC datetimes (None for the zero time)."""
+    if not value or value.startswith("0001-"):
+        return None
+    text = value.rstrip("Z")
+    if "." in text:
+        head, frac = text.split(".", 1)
+        text = f"{head}.{frac[:6].ljust(6, '0')}"
+    return dt.datetime.fromisoformat(text)
+
+
+class DockerApi:
+    """The engine operations Abaco uses, with Docker's errors turned into :class:`DockerError`."""
+
+    def __init__(self, base_url: str, timeout: int = 60) -> None:
+        self.api = docker.APIClient(base_url=base_url, timeout=timeout, version="auto")
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.api.ping())
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            return False
+
+    def image_present(self, image: str) -> bool:
+        try:
+            self.api.inspect_image(image)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+        except docker.errors.APIError as exc:
+            raise DockerError(f"cannot inspect image {image}: {exc.explanation}") from exc
+
+    def pull(self, image: str) -> None:
+        try:
+            self.api.pull(image)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise DockerError(f"cannot pull image {image}: {exc}") from exc
+
+    def run(
+        self,
+        spec: ContainerSpec,
+        on_started: Callable[[str], None] | None = None,
+        max_log_length: int = 1_000_000,
+    ) -> ContainerResult:
+        """Create, start and wait for a container; collect logs and final state; remove it."""
+        cid = self.create(spec)
+        try:
+            try:
+                self.api.start(cid)
+            except docker.errors.APIError as exc:
+                raise DockerError(f"cannot start a container of {spec.image}: {exc.explanation}") from exc
+            if on_started is not None:
+                on_started(cid)
+            timed_out = False
+            try:
+                wait_timeout = spec.max_run_time if spec.max_run_time > 0 else None
+                status = self.api.wait(cid, timeout=wait_timeout)
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
+                if spec.max_run_time > 0 and (
+                    isinstance(exc, requests.exceptions.ReadTimeout) or "timed out" in str(exc).lower()
+                ):
+                    timed_out = True
+                    self.stop(cid, grace=5)
+                    status = self.api.wait(cid, timeout=60)
+                else:
+                    raise DockerError(f"lost the container {cid[:12]} while waiting: {exc}") from exc
+            raw_logs = self.api.logs(cid, stdout=True, stderr=True)
+            state = self.api.inspect_container(cid)["State"]
+            return ContainerResult(
+                container_id=cid,
+                exit_code=int(status.get("StatusCode", state.get("ExitCode", -1))),
+                started_at=parse_docker_time(state.get("StartedAt")),
+                finished_at=parse_docker_time(state.get("FinishedAt")),
+                logs=_truncate(raw_logs.decode("utf-8", errors="replace"), max_log_length),
+                final_state=state,
+                timed_out=timed_out,
+            )
+        finally:
+            self.remove(cid)
+
+    def create(self, spec: ContainerSpec) -> str:
+        try:
+            host_config = self.api.create_host_config(
+                network_mode=spec.network_mode,
+                cgroup_parent=spec.cgroup_parent,
+                mem_limit=spec.mem_limit or None,
+                nano_cpus=spec.nano_cpus or None,
+            )
+            created = self.api.create_container(
+                spec.image, environment=spec.environment, labels=spec.labels, host_config=host_config
+            )
+        except docker.errors.ImageNotFound as exc:
+            raise DockerError(f"image {spec.image} is not present on this host") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise DockerError(f"cannot create a container of {spec.image}: {exc}") from exc
+        return str(created["Id"])
+
+    def stop(self, cid: str, grace: int = 10) -> None:
+        try:
+            self.api.stop(cid, timeout=grace)
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise DockerError(f"cannot stop container {cid[:12]}: {exc}") from exc
+
+    def remove(self, cid: str) -> None:
+        try:
+            self.api.remove_container(cid, force=True)
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            log.warning("could not remove container %s: %s", cid[:12], exc)
+
+    def list_labelled(self, label: str) -> list[dict[str, Any]]:
+        return list(self.api.containers(all=True, filters={"label": label}))
+
+
+def _truncate(text: str, limit: int) -> str:
+    if limit <= 0 or len(text) <= limit:
+        return text
+    return text[:limit] + "\n[LOG LIMIT EXCEEDED: output truncated]\n"

@@ -1,0 +1,82 @@
+"""The platform's vocabulary: statuses, permission levels and roles (strings are verbatim Abaco)."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["ActorStatus", "WorkerStatus", "ExecutionStatus", "ExecutionOutcome", "Permission", "Role"]
+
+
+class ActorStatus(str, enum.Enum):
+    SUBMITTED = "SUBMITTED"
+    READY = "READY"
+    ERROR = "ERROR"
+    SHUTTING_DOWN = "SHUTTING_DOWN"
+
+
+class WorkerStatus(str, enum.Enum):
+    REQUESTED = "REQUESTED"
+    SPAWNER_SETUP = "SPAWNER SETUP"
+    PULLING_IMAGE = "PULLING IMAGE"
+    CREATING_CONTAINER = "CREATING CONTAINER"
+    UPDATING_STORE = "UPDATING STORE"
+    READY = "READY"
+    BUSY = "BUSY"
+    SHUTDOWN_REQUESTED = "SHUTDOWN_REQUESTED"
+    SHUTTING_DOWN = "SHUTTING_DOWN"
+    ERROR = "ERROR"
+
+    @classmethod
+    def pending(cls) -> tuple[WorkerStatus, ...]:
+        """Statuses of a worker that exists or is on its way, and will take messages."""
+        return (
+            cls.REQUESTED,
+            cls.SPAWNER_SETUP,
+            cls.PULLING_IMAGE,
+            cls.CREATING_CONTAINER,
+            cls.UPDATING_STORE,
+            cls.READY,
+            cls.BUSY,
+        )
+
+
+class ExecutionStatus(str, enum.Enum):
+    SUBMITTED = "SUBMITTED"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    ERROR = "ERROR"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (ExecutionStatus.COMPLETE, ExecutionStatus.ERROR)
+
+
+class ExecutionOutcome(str, enum.Enum):
+    """What a terminal execution amounted to; ``status`` stays COMPLETE for compatibility."""
+
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"  # non-zero exit code
+    TIMED_OUT = "TIMED_OUT"
+    FORCE_QUIT = "FORCE_QUIT"
+    NOT_STARTED = "NOT_STARTED"  # the container could not be created or started
+
+
+class Permission(enum.IntEnum):
+    NONE = 0
+    READ = 1
+    EXECUTE = 2
+    UPDATE = 3
+
+    @classmethod
+    def parse(cls, value: str) -> Permission:
+        try:
+            return cls[value.strip().upper()]
+        except (KeyError, AttributeError):
+            raise ValueError(f"invalid permission level {value!r}; use NONE, READ, EXECUTE or UPDATE") from None
+
+
+class Role(str, enum.Enum):
+    ADMIN = "admin"
+    PRIVILEGED = "privileged"
+    USER = "user"
+    LIMITED = "limited"

@@ -1,0 +1,130 @@
+"""Bodies of every message on every channel: versioned dataclasses, JSON on the wire.
+
+``from_dict`` checks the schema version, required fields and types, so a consumer never acts on a
+body it does not understand (and never runs anything from one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from .errors import ValidationError
+
+__all__ = [
+    "WireMessage",
+    "SpawnCommand",
+    "MailboxMessage",
+    "WorkerCommand",
+    "SpawnerReady",
+    "ClientRequest",
+    "ClientReply",
+    "WORKER_COMMANDS",
+]
+
+SCHEMA_VERSION = 1
+WORKER_COMMANDS = ("status", "force_quit", "stop", "stop-no-delete")
+
+T = TypeVar("T", bound="WireMessage")
+
+_SIMPLE = {str: str, int: int, bool: bool, float: (int, float)}
+
+
+@dataclass
+class WireMessage:
+    """Base for channel bodies: ``to_dict`` adds ``v``; ``from_dict`` validates it."""
+
+    kind: ClassVar[str] = "message"
+
+    def to_dict(self) -> dict[str, Any]:
+        body = dataclasses.asdict(self)
+        body["v"] = SCHEMA_VERSION
+        return body
+
+    @classmethod
+    def from_dict(cls: type[T], body: object) -> T:
+        if not isinstance(body, dict):
+            raise ValidationError(f"{cls.kind}: body must be a JSON object")
+        if body.get("v") != SCHEMA_VERSION:
+            raise ValidationError(f"{cls.kind}: unsupported schema version {body.get('v')!r}")
+        hints = typing.get_type_hints(cls)
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in body:
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    raise ValidationError(f"{cls.kind}: missing field {f.name!r}")
+                continue
+            value = body[f.name]
+            expected = _SIMPLE.get(hints[f.name])  # type: ignore[call-overload]
+            if expected is not None and not isinstance(value, expected):
+                raise ValidationError(f"{cls.kind}: field {f.name!r} has the wrong type")
+            kwargs[f.name] = value
+        return cls(**kwargs)
+
+
+@dataclass
+class SpawnCommand(WireMessage):
+    """Command channel: start one worker for an actor. ``actor_id`` is the actor's db_id."""
+
+    kind: ClassVar[str] = "spawn command"
+    actor_id: str
+    worker_id: str
+    image: str
+    revision: int
+    tenant: str
+    stop_existing: bool = False
+
+
+@dataclass
+class MailboxMessage(WireMessage):
+    """Actor mailbox: one message to run. ``env`` holds query parameters and ``_abaco_*`` values."""
+
+    kind: ClassVar[str] = "mailbox message"
+    execution_id: str
+    content_type: str
+    message: Any = None
+    env: dict[str, str] = field(default_factory=dict)
+    executor: str = ""
+
+
+@dataclass
+class WorkerCommand(WireMessage):
+    """Worker channel: ``status``, ``force_quit``, ``stop`` or ``stop-no-delete``."""
+
+    kind: ClassVar[str] = "worker command"
+    command: str
+    execution_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.command not in WORKER_COMMANDS:
+            raise ValidationError(f"worker command: unknown command {self.command!r}")
+
+
+@dataclass
+class SpawnerReady(WireMessage):
+    """Spawner-worker channel: the one-shot start barrier."""
+
+    kind: ClassVar[str] = "spawner ready"
+    status: str = "READY"
+
+
+@dataclass
+class ClientRequest(WireMessage):
+    """Clients channel: ask clientg to create or delete a worker's credential."""
+
+    kind: ClassVar[str] = "client request"
+    command: str
+    tenant: str
+    actor_id: str
+    worker_id: str
+    client_id: str = ""
+
+
+@dataclass
+class ClientReply(WireMessage):
+    kind: ClassVar[str] = "client reply"
+    status: str
+    client_id: str = ""
+    message: str = ""

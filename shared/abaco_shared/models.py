@@ -1,0 +1,148 @@
+"""MongoDB records (mongoengine documents). Plain data with validation; behaviour lives elsewhere.
+
+Keys follow the original: an actor's ``db_id`` is ``<tenant>_<actor_id>``; executions and workers
+are ``<actor db_id>_<id>``. Times are naive UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from mongoengine import (
+    BooleanField,
+    DateTimeField,
+    DictField,
+    Document,
+    DynamicField,
+    IntField,
+    ListField,
+    LongField,
+    StringField,
+)
+
+from .enums import ActorStatus, ExecutionStatus, WorkerStatus
+
+__all__ = ["Actor", "Worker", "Execution", "Log", "PermissionRecord", "utcnow"]
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC now, truncated to milliseconds (what MongoDB stores)."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _choices(enum_cls: type) -> list[str]:
+    return [m.value for m in enum_cls]  # type: ignore[attr-defined]
+
+
+class Actor(Document):
+    meta = {"collection": "actors", "indexes": ["tenant", ("tenant", "owner")]}
+
+    db_id = StringField(primary_key=True)
+    actor_id = StringField(required=True)
+    tenant = StringField(required=True)
+    owner = StringField(required=True)
+    image = StringField(required=True)
+    name = StringField(null=True)
+    description = StringField(default="")
+    stateless = BooleanField(default=True)
+    type = StringField(default="none")
+    default_environment = DictField(default=dict)
+    privileged = BooleanField(default=False)
+    max_workers = IntField(null=True)
+    min_workers = IntField(null=True)
+    mem_limit = StringField(null=True)
+    max_cpus = LongField(null=True)
+    use_container_uid = BooleanField(default=False)
+    queue = StringField(default="default")
+    token = BooleanField(default=False)
+    link = StringField(default="")
+    webhook = StringField(default="")
+    hints = ListField(StringField(), default=list)
+    log_ex = IntField(null=True)
+    cron_schedule = StringField(null=True)
+    cron_on = BooleanField(default=False)
+    cron_next_ex = StringField(null=True)
+    run_as_executor = BooleanField(default=False)
+    max_run_time = IntField(null=True)
+    revision = IntField(default=1)
+    status = StringField(default=ActorStatus.SUBMITTED.value, choices=_choices(ActorStatus))
+    status_message = StringField(default="")
+    state = DynamicField(default=dict)
+    mounts = ListField(DictField(), default=list)
+    create_time = DateTimeField(default=utcnow)
+    last_update_time = DateTimeField(default=utcnow)
+    worker_claim = StringField(default="")  # see lifecycle.ensure_one_worker
+
+
+class Worker(Document):
+    meta = {"collection": "workers", "indexes": ["actor_dbid", "host_id", "tenant"]}
+
+    db_id = StringField(primary_key=True)
+    worker_id = StringField(required=True)
+    actor_dbid = StringField(required=True)
+    tenant = StringField(required=True)
+    status = StringField(default=WorkerStatus.REQUESTED.value, choices=_choices(WorkerStatus))
+    status_message = StringField(default="")
+    ch_name = StringField(default="")
+    image = StringField(default="")
+    revision = IntField(default=1)
+    location = StringField(default="")
+    host_id = StringField(null=True)
+    host_ip = StringField(null=True)
+    pid = IntField(null=True)
+    cid = StringField(default="")
+    create_time = DateTimeField(default=utcnow)
+    last_execution_time = DateTimeField(null=True)
+    last_health_check_time = DateTimeField(null=True)
+
+
+class Execution(Document):
+    meta = {"collection": "executions", "indexes": [("actor_dbid", "-message_received_time"), "tenant"]}
+
+    db_id = StringField(primary_key=True)
+    execution_id = StringField(required=True)
+    actor_dbid = StringField(required=True)
+    tenant = StringField(required=True)
+    executor = StringField(default="")
+    worker_id = StringField(default="")
+    status = StringField(default=ExecutionStatus.SUBMITTED.value, choices=_choices(ExecutionStatus))
+    outcome = StringField(null=True)
+    status_message = StringField(default="")
+    message_received_time = DateTimeField(default=utcnow)
+    start_time = DateTimeField(null=True)
+    finish_time = DateTimeField(null=True)
+    runtime = LongField(default=0)  # milliseconds
+    cpu = LongField(default=0)  # nanoseconds of CPU time, from the cgroup
+    io = LongField(default=0)  # bytes of block I/O, from the cgroup
+    exit_code = IntField(null=True)
+    final_state = DictField(default=dict)
+    content_type = StringField(default="str")
+    message = DynamicField(null=True)  # the input message (its size only, for binary)
+    params = DictField(default=dict)  # query parameters sent with the message
+    attempts = IntField(default=0)
+
+
+class Log(Document):
+    meta = {"collection": "logs", "indexes": ["actor_dbid"]}
+
+    db_id = StringField(primary_key=True)  # the execution's db_id
+    actor_dbid = StringField(required=True)
+    tenant = StringField(required=True)
+    execution_id = StringField(required=True)
+    logs = StringField(default="")
+    exp = DateTimeField(null=True)
+
+
+class PermissionRecord(Document):
+    """One user's level on one object (an actor db_id, later aliases and configs too)."""
+
+    meta = {
+        "collection": "permissions",
+        "indexes": [{"fields": ("tenant", "object_id", "user"), "unique": True}],
+    }
+
+    tenant = StringField(required=True)
+    object_id = StringField(required=True)
+    user = StringField(required=True)
+    level = StringField(required=True)

@@ -1,0 +1,53 @@
+"""The common ``main()`` of every daemon and API: config, logging, signals, context, exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable
+
+import pymongo.errors
+
+from .config import load_config
+from .context import Context, build_context
+from .errors import AbacoError, ConfigError
+from .runtime import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE, install_stop_handlers, setup_logging
+
+__all__ = ["run_service"]
+
+
+def run_service(
+    name: str,
+    body: Callable[[Context, threading.Event], int | None],
+    with_auth: bool = False,
+    handle_signals: bool = True,
+) -> int:
+    """Run ``body(ctx, stop)`` with everything a service needs; map failures to exit codes.
+
+    A bad configuration exits with EXIT_CONFIG (restarting will not help); an unreachable broker,
+    database or Docker engine exits with EXIT_UNAVAILABLE so that supervisord retries later.
+    HTTP services pass ``handle_signals=False``: they are stateless, so the default SIGTERM
+    (terminate at once) is right for them.
+    """
+    try:
+        cfg = load_config()
+    except ConfigError as exc:
+        print(f"abaco-{name}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(cfg.log.level, name)
+    log = logging.getLogger(f"abaco_{name}")
+    stop = install_stop_handlers() if handle_signals else threading.Event()
+    try:
+        ctx = build_context(cfg, with_auth=with_auth)
+    except AbacoError as exc:
+        log.error("cannot start: %s", exc)
+        return EXIT_UNAVAILABLE
+    try:
+        code = body(ctx, stop)
+        return EXIT_OK if code is None else code
+    except (AbacoError, pymongo.errors.PyMongoError) as exc:
+        log.error("stopped on an unrecoverable error: %s", exc)
+        return EXIT_UNAVAILABLE
+    finally:
+        ctx.close()

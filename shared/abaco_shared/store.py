@@ -1,0 +1,42 @@
+"""Connections to MongoDB (the records) and Redis (what is hot and short-lived). Nothing at import."""
+
+from __future__ import annotations
+
+import logging
+
+import mongoengine
+import redis
+
+from .config import MongoConfig, RedisConfig
+from .models import Actor, Execution, Log, PermissionRecord, Worker
+
+__all__ = ["connect_mongo", "disconnect_mongo", "connect_redis", "ensure_indexes"]
+
+log = logging.getLogger(__name__)
+
+
+def connect_mongo(cfg: MongoConfig, db: str | None = None) -> None:
+    """Register the default mongoengine connection (lazy: pymongo connects on first use)."""
+    mongoengine.connect(
+        db=db or cfg.db,
+        host=cfg.url,
+        alias="default",
+        serverSelectionTimeoutMS=cfg.timeout_ms,
+        connectTimeoutMS=cfg.timeout_ms,
+        tz_aware=False,
+        uuidRepresentation="standard",
+    )
+
+
+def disconnect_mongo() -> None:
+    mongoengine.disconnect(alias="default")
+
+
+def ensure_indexes() -> None:
+    """Build declared indexes; called by services at start, never at import."""
+    for doc in (Actor, Worker, Execution, Log, PermissionRecord):
+        doc.ensure_indexes()
+
+
+def connect_redis(cfg: RedisConfig) -> redis.Redis:
+    return redis.Redis.from_url(cfg.url, socket_timeout=5, socket_connect_timeout=5, decode_responses=True)

@@ -1,0 +1,62 @@
+import time
+
+import pytest
+
+from abaco_shared.auth import Authenticator
+from abaco_shared.config import AuthConfig
+from abaco_shared.enums import Permission, Role
+from abaco_shared.errors import AuthenticationError, PermissionDenied
+from abaco_shared.ids import is_id, new_id
+from abaco_shared.tokens import decode_jwt, encode_jwt
+
+SECRET = b"0123456789abcdef0123456789abcdef"
+
+
+def test_ids_are_unique_and_recognisable():
+    ids = {new_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(is_id(i) and i.isalnum() and 12 <= len(i) <= 15 for i in ids)
+    assert not is_id("my-alias")
+    assert not is_id("hello.world")
+    some = next(iter(ids))
+    assert not is_id(some[:-1] + ("a" if some[-1] != "a" else "b"))
+
+
+def test_jwt_round_trip_and_tamper():
+    token = encode_jwt({"iss": "abaco", "sub": "u", "exp": time.time() + 60}, SECRET)
+    assert decode_jwt(token, SECRET, "abaco")["sub"] == "u"
+    head, body, sig = token.split(".")
+    with pytest.raises(AuthenticationError):
+        decode_jwt(f"{head}.{body}x.{sig}", SECRET, "abaco")
+    forged = encode_jwt({"iss": "abaco", "sub": "root", "exp": time.time() + 60}, SECRET).split(".")[1]
+    with pytest.raises(AuthenticationError, match="bad signature"):
+        decode_jwt(f"{head}.{forged}.{sig}", SECRET, "abaco")
+    with pytest.raises(AuthenticationError, match="bad signature"):
+        decode_jwt(token, b"another-secret-another-secret-xx", "abaco")
+    with pytest.raises(AuthenticationError, match="wrong issuer"):
+        decode_jwt(token, SECRET, "other")
+
+
+def test_jwt_expiry_enforced():
+    token = encode_jwt({"iss": "abaco", "sub": "u", "exp": time.time() - 3600}, SECRET)
+    with pytest.raises(AuthenticationError, match="expired"):
+        decode_jwt(token, SECRET, "abaco")
+
+
+def test_authenticator_identifies_bearer_tokens():
+    auth = Authenticator(AuthConfig(), SECRET)
+    who = auth.identify("Bearer " + auth.mint("alice", "dev", [Role.USER]))
+    assert (who.user, who.tenant, who.is_admin) == ("alice", "dev", False)
+    assert auth.identify("bearer " + auth.mint("root", "dev", [Role.ADMIN])).is_admin
+    for bad in (None, "", "Basic abc", "Bearer ", "Bearer not.a.jwt"):
+        with pytest.raises(AuthenticationError):
+            auth.identify(bad)
+    with pytest.raises(PermissionDenied):
+        auth.identify("Bearer " + auth.mint("nobody", "dev", []))
+
+
+def test_permission_levels_are_ordered():
+    assert Permission.NONE < Permission.READ < Permission.EXECUTE < Permission.UPDATE
+    assert Permission.parse("execute") is Permission.EXECUTE
+    with pytest.raises(ValueError):
+        Permission.parse("ALL")

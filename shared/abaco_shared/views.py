@@ -1,0 +1,115 @@
+"""How records are shown over HTTP (field names as the original's clients expect)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .http import display_time
+from .models import Actor, Execution, Worker
+
+__all__ = ["actor_view", "worker_view", "execution_view", "execution_summary_item", "links"]
+
+
+def links(api_server: str, owner: str, **paths: str) -> dict[str, str]:
+    out = {name: f"{api_server}/actors/v2/{path}" for name, path in paths.items()}
+    out["owner"] = f"{api_server}/profiles/v2/{owner}"
+    return out
+
+
+def actor_view(actor: Actor, api_server: str) -> dict[str, Any]:
+    return {
+        "id": actor.actor_id,
+        "name": actor.name,
+        "description": actor.description,
+        "owner": actor.owner,
+        "image": actor.image,
+        "revision": actor.revision,
+        "status": actor.status,
+        "status_message": actor.status_message,
+        "stateless": actor.stateless,
+        "type": actor.type,
+        "default_environment": actor.default_environment,
+        "privileged": actor.privileged,
+        "max_workers": actor.max_workers,
+        "min_workers": actor.min_workers,
+        "mem_limit": actor.mem_limit,
+        "max_cpus": actor.max_cpus,
+        "use_container_uid": actor.use_container_uid,
+        "queue": actor.queue,
+        "token": actor.token,
+        "link": actor.link,
+        "webhook": actor.webhook,
+        "hints": actor.hints,
+        "log_ex": actor.log_ex,
+        "cron_schedule": actor.cron_schedule,
+        "cron_on": actor.cron_on,
+        "cron_next_ex": actor.cron_next_ex,
+        "run_as_executor": actor.run_as_executor,
+        "max_run_time": actor.max_run_time,
+        "state": actor.state,
+        "mounts": actor.mounts,
+        "create_time": display_time(actor.create_time),
+        "last_update_time": display_time(actor.last_update_time),
+        "_links": links(
+            api_server, actor.owner, self=actor.actor_id, executions=f"{actor.actor_id}/executions"
+        ),
+    }
+
+
+def worker_view(worker: Worker) -> dict[str, Any]:
+    return {
+        "id": worker.worker_id,
+        "tenant": worker.tenant,
+        "actor_id": worker.actor_dbid.split("_", 1)[-1],
+        "status": worker.status,
+        "status_message": worker.status_message,
+        "ch_name": worker.ch_name,
+        "image": worker.image,
+        "revision": worker.revision,
+        "location": worker.location,
+        "cid": worker.cid,
+        "pid": worker.pid,
+        "host_id": worker.host_id,
+        "host_ip": worker.host_ip,
+        "create_time": display_time(worker.create_time),
+        "last_execution_time": display_time(worker.last_execution_time),
+        "last_health_check_time": display_time(worker.last_health_check_time),
+    }
+
+
+def execution_view(ex: Execution, actor: Actor, api_server: str) -> dict[str, Any]:
+    base = f"{actor.actor_id}/executions/{ex.execution_id}"
+    return {
+        "id": ex.execution_id,
+        "actor_id": actor.actor_id,
+        "api_server": api_server,
+        "executor": ex.executor,
+        "worker_id": ex.worker_id,
+        "status": ex.status,
+        "outcome": ex.outcome,
+        "status_message": ex.status_message,
+        "message_received_time": display_time(ex.message_received_time),
+        "start_time": display_time(ex.start_time),
+        "finish_time": display_time(ex.finish_time),
+        "runtime": ex.runtime,
+        "cpu": ex.cpu,
+        "io": ex.io,
+        "exit_code": ex.exit_code,
+        "final_state": ex.final_state,
+        "content_type": ex.content_type,
+        "message": ex.message,
+        "params": ex.params,
+        "attempts": ex.attempts,
+        "_links": links(api_server, actor.owner, self=base, logs=f"{base}/logs"),
+    }
+
+
+def execution_summary_item(ex: Execution) -> dict[str, Any]:
+    return {
+        "id": ex.execution_id,
+        "status": ex.status,
+        "outcome": ex.outcome,
+        "message_received_time": display_time(ex.message_received_time),
+        "start_time": display_time(ex.start_time),
+        "finish_time": display_time(ex.finish_time),
+    }
