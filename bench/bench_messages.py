@@ -1,0 +1,90 @@
+"""Warm-path latency: POST a message -> COMPLETE visible through the API, against a bare `docker run`.
+
+Not a test: it prints numbers. Run with `make bench` while the stack is up (`make up`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "shared"))
+
+from abaco_shared.auth import Authenticator  # noqa: E402
+from abaco_shared.config import load_config  # noqa: E402
+from abaco_shared.enums import Role  # noqa: E402
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def bare_docker_run(image: str, n: int, network: str) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        subprocess.run(["docker", "run", "--rm", f"--network={network}", "-e", "MSG=bench", image],
+                       check=True, capture_output=True)
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def abaco_round_trips(base: str, token: str, image: str, n: int) -> tuple[list[float], dict]:
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {token}"
+    actor = s.post(f"{base}/actors", json={"image": image, "name": "bench"}, timeout=30).json()["result"]
+    aid = actor["id"]
+    try:
+        def run_one() -> float:
+            t0 = time.perf_counter()
+            r = s.post(f"{base}/actors/{aid}/messages", data={"message": "bench"}, timeout=30)
+            eid = r.json()["result"]["execution_id"]
+            while True:
+                ex = s.get(f"{base}/actors/{aid}/executions/{eid}", timeout=30).json()["result"]
+                if ex["status"] in ("COMPLETE", "ERROR"):
+                    assert ex["exit_code"] == 0, ex
+                    return (time.perf_counter() - t0) * 1000
+                time.sleep(0.005)
+
+        run_one()  # cold start: worker spawn, not measured
+        samples = [run_one() for _ in range(n)]
+        last = s.get(f"{base}/actors/{aid}/executions", timeout=30).json()["result"]
+        return samples, last
+    finally:
+        s.delete(f"{base}/actors/{aid}", timeout=60)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, default=30, help="messages / docker runs per side")
+    parser.add_argument("--image", default="abaco/echo:latest")
+    parser.add_argument("--url", default=os.environ.get("ABACO_URL", "http://127.0.0.1:8000"))
+    args = parser.parse_args()
+    cfg = load_config(env={**os.environ, "ABACO_HOME": str(ROOT)})
+    token = Authenticator.from_file(cfg.auth).mint("bench", "bench", [Role.USER])
+
+    floor = bare_docker_run(args.image, args.n, cfg.worker.network)
+    abaco, summary = abaco_round_trips(args.url, token, args.image, args.n)
+    f50, f95 = pct(floor, 50), pct(floor, 95)
+    a50, a95 = pct(abaco, 50), pct(abaco, 95)
+    print(f"image {args.image}, n={args.n}, network={cfg.worker.network}")
+    print(f"{'':34}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")
+    print(f"{'bare docker run --rm':34}{f50:10.1f}{f95:10.1f}{statistics.mean(floor):10.1f}")
+    print(f"{'abaco POST -> COMPLETE (warm)':34}{a50:10.1f}{a95:10.1f}{statistics.mean(abaco):10.1f}")
+    print(f"{'ratio abaco / floor':34}{a50 / f50:10.2f}{a95 / f95:10.2f}")
+    print(f"executions recorded: {summary['total_executions']}, total runtime {summary['total_runtime']} ms, "
+          f"total cpu {summary['total_cpu'] / 1e6:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Bad input gets a clear JSON error, through nginx, from every API."""
+
+from __future__ import annotations
+
+import requests
+
+from abaco_shared.enums import Role
+
+
+def _json_error(resp: requests.Response, status: int) -> dict:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["Content-Type"].startswith("application/json")
+    body = resp.json()
+    assert body["status"] == "error" and body["result"] is None and body["version"]
+    assert body["message"]
+    return body
+
+
+def test_no_token_is_a_json_401(stack):
+    for method, path in [("GET", "/actors"), ("POST", "/actors/abc/messages"), ("GET", "/actors/abc/workers")]:
+        body = _json_error(requests.request(method, f"{stack}{path}", timeout=10), 401)
+        assert "Bearer" in body["message"]
+
+
+def test_bad_token_is_a_json_401(stack):
+    resp = requests.get(f"{stack}/actors", headers={"Authorization": "Bearer abc.def.ghi"}, timeout=10)
+    _json_error(resp, 401)
+
+
+def test_unknown_actor_is_a_json_404_on_every_api(client):
+    for method, path in [
+        ("GET", "/actors/NoSuchActor123"),
+        ("GET", "/actors/NoSuchActor123/executions"),
+        ("POST", "/actors/NoSuchActor123/messages"),
+        ("GET", "/actors/NoSuchActor123/workers"),
+    ]:
+        body = _json_error(client.call(method, path, data={"message": "x"}), 404)
+        assert "NoSuchActor123" in body["message"]
+
+
+def test_unknown_execution_is_a_json_404(client, actors):
+    actor = actors("abaco/echo:latest")
+    _json_error(client.call("GET", f"/actors/{actor['id']}/executions/nope"), 404)
+    _json_error(client.call("GET", f"/actors/{actor['id']}/executions/nope/logs"), 404)
+
+
+def test_unknown_path_and_method(client):
+    _json_error(client.call("GET", "/nope"), 404)
+    body = _json_error(client.call("PATCH", "/actors"), 405)
+    assert body["message"] == "Invalid HTTP method on requested resource."
+
+
+def test_malformed_actor_bodies_are_clear_400s(client):
+    cases = [
+        (b'{"image": ', "not valid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b"{}", "image"),
+        (b'{"image": "abaco/echo", "stateless": "maybe"}', "stateless"),
+        (b'{"image": "abaco/echo", "max_workers": 3}', "max_workers"),
+        (b'{"image": "abaco/echo", "colour": "red"}', "colour"),
+        (b'{"image": "Not An Image!"}', "image"),
+        (b'{"image": "abaco/echo", "default_environment": [1]}', "default_environment"),
+    ]
+    for raw, word in cases:
+        resp = client.call("POST", "/actors", data=raw, headers={"Content-Type": "application/json"})
+        assert resp.status_code in (400, 403), (raw, resp.text)
+        assert word in resp.json()["message"], (raw, resp.json()["message"])
+
+
+def test_malformed_message_bodies_are_clear_400s(client, actors):
+    actor = actors("abaco/echo:latest")
+    path = f"/actors/{actor['id']}/messages"
+    body = _json_error(client.call("POST", path, data=b'{"a": ', headers={"Content-Type": "application/json"}), 400)
+    assert "invalid JSON" in body["message"]
+    body = _json_error(client.call("POST", path, data=b"", headers={"Content-Type": "text/plain"}), 400)
+    assert "empty" in body["message"]
+    _json_error(client.call("POST", path, data={"other": "field"}), 400)
+
+
+def test_tenants_and_users_are_isolated(client, actors, make_client, tenant):
+    actor = actors("abaco/echo:latest")
+    stranger = make_client("alice", tenant + "x")
+    _json_error(stranger.call("GET", f"/actors/{actor['id']}"), 404)
+    assert stranger.ok("GET", "/actors") == []
+    bob = make_client("bob", tenant)
+    _json_error(bob.call("GET", f"/actors/{actor['id']}"), 403)
+    _json_error(bob.call("POST", f"/actors/{actor['id']}/messages", data={"message": "hi"}), 403)
+    assert bob.ok("GET", "/actors") == []
+    admin = make_client("root", tenant, Role.ADMIN)
+    assert admin.ok("GET", f"/actors/{actor['id']}")["owner"] == "alice"
+    assert [a["id"] for a in client.ok("GET", "/actors")] == [actor["id"]]
+
+
+def test_privileged_fields_need_the_privileged_role(make_client, tenant):
+    user = make_client("carol", tenant)
+    resp = user.call("POST", "/actors", json={"image": "abaco/echo:latest", "privileged": True})
+    _json_error(resp, 403)
+    priv = make_client("dave", tenant, Role.PRIVILEGED)
+    actor = priv.ok("POST", "/actors", json={"image": "abaco/echo:latest", "mem_limit": "256m", "max_workers": 2})
+    assert actor["mem_limit"] == "256m"
+    priv.call("DELETE", f"/actors/{actor['id']}")
+
+
+def test_delete_actor(client):
+    actor = client.register("abaco/echo:latest")
+    client.wait_execution(actor["id"], client.send(actor["id"], "bye"))
+    assert client.ok("DELETE", f"/actors/{actor['id']}") is None
+    _json_error(client.call("GET", f"/actors/{actor['id']}"), 404)
+    _json_error(client.call("POST", f"/actors/{actor['id']}/messages", data={"message": "x"}), 404)

@@ -1,0 +1,54 @@
+"""Operations: the spawner can restart under running workers; workers are reaped, not zombies."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from .conftest import supervisorctl
+
+
+def _process_state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def test_every_program_is_listed_by_supervisorctl(stack):
+    out = supervisorctl("status")
+    for name in ("mongod", "rabbitmq", "redis", "nginx", "registration", "messages", "admin", "spawner",
+                 "health", "clientg"):
+        assert name in out, out
+    for line in out.splitlines():
+        if "dockerd" not in line:
+            assert "RUNNING" in line, line
+
+
+def test_spawner_restart_leaves_workers_running_and_serving(client, actors):
+    actor = actors("abaco/sleep:latest", default_environment={"SLEEP_SECONDS": "2"})
+    client.wait_execution(actor["id"], client.send(actor["id"], "before"))
+    (worker,) = client.ok("GET", f"/actors/{actor['id']}/workers")
+    pid = worker["pid"]
+    running = client.send(actor["id"], "during")
+    out = supervisorctl("restart", "abaco:spawner")
+    assert "started" in out, out
+    assert _process_state(pid) not in (None, "Z"), "the worker survived the spawner restart"
+    ex = client.wait_execution(actor["id"], running)
+    assert ex["exit_code"] == 0 and ex["worker_id"] == worker["id"]
+    after = client.wait_execution(actor["id"], client.send(actor["id"], "after"))
+    assert after["worker_id"] == worker["id"] and after["exit_code"] == 0
+    assert "slept: after" in client.logs(actor["id"], after["id"])
+
+
+def test_stopped_workers_are_reaped_not_zombies(client):
+    actor = client.register("abaco/echo:latest")
+    client.wait_execution(actor["id"], client.send(actor["id"], "x"))
+    (worker,) = client.ok("GET", f"/actors/{actor['id']}/workers")
+    client.ok("DELETE", f"/actors/{actor['id']}")
+    deadline = time.monotonic() + 20
+    while _process_state(worker["pid"]) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _process_state(worker["pid"]) is None, "the worker exited and was reaped"
+    assert os.path.exists("/proc/1")
