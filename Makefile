@@ -1,0 +1,35 @@
+# Local stack and checks. Everything runs from this folder; state lives in .data/ and .venv/.
+SHELL := /bin/bash
+CTL := .venv/bin/supervisorctl -c supervisord.conf
+API := http://127.0.0.1:8000
+
+.PHONY: up down restart test bench images status logs install
+
+up:            ## install what is missing, start everything, wait until the API answers
+	bash scripts/up.sh
+
+down:          ## stop everything (workers, actor containers, services, infra)
+	bash scripts/down.sh
+
+restart:       ## restart the Python services only
+	$(CTL) restart 'abaco:*'
+
+install:       ## packages, mongod, .venv, secrets (also part of `make up`)
+	bash scripts/install.sh
+
+test:          ## unit + integration tests (starts the stack when the API is not answering)
+	@code=$$(curl -s -o /dev/null -m 5 -w '%{http_code}' $(API)/actors || true); \
+	if [ "$$code" != 401 ]; then bash scripts/up.sh; fi
+	.venv/bin/tox -e unit,integration
+
+bench:         ## message throughput benchmark against the running stack
+	.venv/bin/python bench/bench_messages.py
+
+images:        ## build the local test images (abaco/busybox, echo, fail, sleep, python3)
+	bash scripts/build-images.sh
+
+status:        ## supervisord's view of every program
+	-$(CTL) status
+
+logs:          ## follow every log under .data/logs
+	tail -n 20 -F .data/logs/*.log

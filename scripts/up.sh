@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Bring the whole local stack up (what `make up` runs); safe to run again at any time.
+#   1. scripts/install.sh (packages, mongod, .venv, secrets; skips what is done)
+#   2. supervisord (through scripts/supervisord-launch.py) or, if running, update + start
+#   3. dockerd as a supervisord program, only when no docker daemon answers
+#   4. waits for mongod (+ replica set rs0 PRIMARY), rabbitmq, redis, docker
+#   5. scripts/build-images.sh (skips existing images)
+#   6. starts the services (abaco:*) and waits until all are RUNNING and the API behind nginx
+#      answers GET /actors without a token with 401
+# Env: UP_API_TIMEOUT (default 60 s), UP_SKIP_IMAGES=1 to skip step 5.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$HERE"
+export ABACO_HOME="$HERE"
+LOGS="$HERE/.data/logs"
+BASE_URL="http://127.0.0.1:8000"
+CTL=("$HERE/.venv/bin/supervisorctl" -c "$HERE/supervisord.conf")
+
+say() { echo "up: $*"; }
+fail() {  # message [log file...]
+  echo "up: ERROR: $1" >&2
+  shift
+  local f
+  for f in "$@"; do
+    [ -f "$f" ] || continue
+    echo "----- last lines of ${f#"$HERE"/} -----" >&2
+    tail -n 25 "$f" >&2
+  done
+  exit 1
+}
+# wait_until SECONDS CMD... : true once CMD succeeds, false after SECONDS
+wait_until() {
+  local limit="$1"; shift
+  local deadline=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 1
+  done
+}
+tcp_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+supervisord_pid() { "${CTL[@]}" pid 2>/dev/null | grep -E '^[0-9]+$'; }
+prog_state() { { "${CTL[@]}" status "$1" 2>/dev/null || true; } | awk '{print $2}'; }
+
+# ------------------------------------------------------------------------ install
+bash "$HERE/scripts/install.sh"
+
+/usr/sbin/nginx -q -t -p "$HERE/.data/nginx/" -e stderr -c "$HERE/etc/nginx.conf" 2>"$LOGS/nginx-test.log" \
+  || fail "etc/nginx.conf does not pass 'nginx -t'" "$LOGS/nginx-test.log"
+
+# ------------------------------------------------------------------------ supervisord
+if supervisord_pid >/dev/null; then
+  "${CTL[@]}" update >/dev/null
+  # the infra but dockerd, which is only ours when no other daemon answers (below);
+  # the services are started once the infra is ready
+  "${CTL[@]}" start infra:epmd infra:mongod infra:redis infra:rabbitmq infra:nginx >/dev/null 2>&1 || true
+  "${CTL[@]}" signal HUP infra:nginx >/dev/null 2>&1 || true   # pick up etc/nginx.conf changes
+else
+  rm -f "$HERE/.data/run/supervisor.sock"
+  "$HERE/.venv/bin/python" "$HERE/scripts/supervisord-launch.py"
+  wait_until 20 supervisord_pid \
+    || fail "supervisord did not start" "$LOGS/supervisord.out" "$LOGS/supervisord.log"
+  say "supervisord started (pid $(supervisord_pid))"
+fi
+
+# ------------------------------------------------------------------------ docker
+if ! docker info >/dev/null 2>&1; then
+  "${CTL[@]}" start infra:dockerd >/dev/null 2>&1 || true
+  wait_until 60 docker info || fail "dockerd did not answer within 60 s" "$LOGS/dockerd.log"
+  say "dockerd started under supervisord"
+fi
+
+# ------------------------------------------------------------------------ mongod
+wait_until 60 tcp_open 27017 || fail "mongod is not listening on 127.0.0.1:27017 after 60 s" "$LOGS/mongod.log"
+"$HERE/.venv/bin/python" - <<'EOF' || fail "MongoDB replica set rs0 did not become PRIMARY" "$LOGS/mongod.log"
+import sys, time
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure, PyMongoError
+
+client = MongoClient("mongodb://127.0.0.1:27017/?directConnection=true", serverSelectionTimeoutMS=5000)
+deadline = time.monotonic() + 60
+initiated = False
+while True:
+    try:
+        try:
+            client.admin.command("replSetGetStatus")
+        except OperationFailure as exc:
+            if exc.code != 94 or initiated:  # 94 = NotYetInitialized
+                raise
+            client.admin.command("replSetInitiate",
+                                 {"_id": "rs0", "members": [{"_id": 0, "host": "127.0.0.1:27017"}]})
+            initiated = True
+            print("up: replica set rs0 initiated")
+        if client.admin.command("isMaster").get("ismaster"):  # 4.0 has no "hello"
+            break
+    except PyMongoError as exc:
+        last = exc
+    if time.monotonic() > deadline:
+        print(f"up: mongod is not PRIMARY: {locals().get('last')!r}", file=sys.stderr)
+        sys.exit(1)
+    time.sleep(1)
+EOF
+
+# ------------------------------------------------------------------------ rabbitmq / redis
+wait_until 90 tcp_open 5672 || fail "RabbitMQ is not listening on 127.0.0.1:5672 after 90 s" \
+  "$LOGS/rabbitmq.log" "$LOGS/epmd.log"
+# An AMQP handshake rather than `scripts/rabbitmq.sh diagnostics -q check_running`: the Erlang
+# CLI leaves orphaned inet_gethost processes, which become zombies here (PID 1 reaps nothing).
+amqp_ok() {
+  "$HERE/.venv/bin/python" - <<'EOF'
+import socket, sys
+with socket.create_connection(("127.0.0.1", 5672), timeout=3) as s:
+    s.settimeout(5)
+    s.sendall(b"AMQP\x00\x00\x09\x01")
+    frame = s.recv(7)
+sys.exit(0 if len(frame) == 7 and frame[0] == 1 else 1)  # 1 = method frame (connection.start)
+EOF
+}
+wait_until 30 amqp_ok || fail "RabbitMQ accepts TCP on 5672 but does not speak AMQP" "$LOGS/rabbitmq.log"
+redis_ok() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; }
+wait_until 30 redis_ok || fail "redis does not answer PING on 127.0.0.1:6379" "$LOGS/redis.log"
+say "mongod (rs0 PRIMARY), rabbitmq, redis and docker are ready"
+
+# ------------------------------------------------------------------------ images
+if [ -z "${UP_SKIP_IMAGES:-}" ]; then
+  bash "$HERE/scripts/build-images.sh"
+fi
+
+# ------------------------------------------------------------------------ the API
+SERVICES=(registration messages admin spawner health clientg)
+# one call for the group starts them side by side (one name at a time waits startsecs each)
+"${CTL[@]}" start 'abaco:*' >/dev/null 2>&1 || true
+[ "$(prog_state infra:nginx)" = RUNNING ] || "${CTL[@]}" start infra:nginx >/dev/null 2>&1 || true
+
+api_code() { curl -s -o /dev/null -m 5 -w '%{http_code}' "$BASE_URL/actors" 2>/dev/null || true; }
+all_running() {
+  local p
+  for p in "${SERVICES[@]}"; do [ "$(prog_state "abaco:$p")" = RUNNING ] || return 1; done
+}
+api_ready() { all_running && [ "$(api_code)" = 401 ]; }
+if ! wait_until "${UP_API_TIMEOUT:-60}" api_ready; then
+  echo "up: ERROR: $BASE_URL/actors did not answer 401 (no token) within ${UP_API_TIMEOUT:-60} s; last HTTP code: $(api_code)" >&2
+  "${CTL[@]}" status >&2 || true
+  logs=()
+  for svc in nginx:8000 registration:5001 messages:5002 admin:5003 spawner: health: clientg:; do
+    name="${svc%%:*}" port="${svc#*:}" group=abaco
+    [ "$name" = nginx ] && group=infra
+    state="$(prog_state "$group:$name")"
+    if [ "$state" != RUNNING ] || { [ -n "$port" ] && ! tcp_open "$port"; }; then
+      echo "up: DOWN: $name (supervisord state ${state:-unknown}${port:+, port $port $(tcp_open "$port" && echo open || echo closed)})" >&2
+      logs+=("$LOGS/$name.log")
+    fi
+  done
+  fail "the API is not ready" "${logs[@]}"
+fi
+
+cat <<EOF
+Abaco is up: $BASE_URL
+  token:   $HERE/.venv/bin/abaco-admin token --user alice --tenant dev --role user
+  try:     curl -H "Authorization: Bearer \$(.venv/bin/abaco-admin token --user alice --tenant dev --role user)" $BASE_URL/actors
+  status:  make status     logs: .data/logs/     stop: make down
+EOF
