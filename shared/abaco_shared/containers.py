@@ -96,7 +96,12 @@ class DockerApi:
         on_started: Callable[[str], None] | None = None,
         max_log_length: int = 1_000_000,
     ) -> ContainerResult:
-        """Create, start and wait for a container; collect logs and final state; remove it."""
+        """Create, start and wait for a container; collect its logs and final state.
+
+        The exited container is left for the caller to :meth:`remove` once the result is recorded
+        (removal costs milliseconds that need not delay the execution's completion); on any
+        failure it is removed here.
+        """
         cid = self.create(spec)
         try:
             try:
@@ -129,8 +134,9 @@ class DockerApi:
                 final_state=state,
                 timed_out=timed_out,
             )
-        finally:
+        except BaseException:
             self.remove(cid)
+            raise
 
     def create(self, spec: ContainerSpec) -> str:
         try:

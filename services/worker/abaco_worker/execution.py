@@ -37,6 +37,7 @@ class ExecutionRunner:
         self.meter = meter
         self.worker_id = worker_id
         self.state = state
+        self.finished_container = ""
 
     def handle(self, actor: Actor, msg: MailboxMessage) -> bool:
         """Run one message. True when its execution is terminal (ack); False to retry it later."""
@@ -88,12 +89,23 @@ class ExecutionRunner:
             self._finish_not_started(ex_dbid, str(exc))
             return True
         usage = self.meter.read() - before
-        self._record(actor, ex_dbid, msg.execution_id, result, usage.cpu_ns, usage.io_bytes)
+        self.finished_container = result.container_id
+        try:
+            self._record(actor, ex_dbid, msg.execution_id, result, usage.cpu_ns, usage.io_bytes)
+        except BaseException:
+            self.remove_finished()
+            raise
         log.info(
             "execution complete",
             extra={**extra, "exit_code": result.exit_code, "runtime_ms": result.runtime_ms},
         )
         return True
+
+    def remove_finished(self) -> None:
+        """Remove the last exited container (after its execution is recorded and acked)."""
+        cid, self.finished_container = self.finished_container, ""
+        if cid and not self.cfg.leave_containers:
+            self.docker.remove(cid)
 
     def _max_run_time(self, actor: Actor) -> int:
         limits = [t for t in (actor.max_run_time, self.cfg.max_run_time) if t and t > 0]

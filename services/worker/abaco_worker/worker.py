@@ -94,6 +94,7 @@ class ActorWorker:
         return 0
 
     def _cleanup(self) -> None:
+        self.runner.remove_finished()
         Worker.objects(db_id=self.db_id).update_one(set__status=WorkerStatus.SHUTTING_DOWN.value)
         Worker.objects(db_id=self.db_id).delete()
         self.ctx.redis.delete(self._heartbeat_key)
@@ -180,6 +181,7 @@ class ActorWorker:
             return
         if done:
             message.ack()
+            self.runner.remove_finished()
         else:
             message.requeue()
             self.stop.wait(1.0)
