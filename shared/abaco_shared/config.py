@@ -98,8 +98,9 @@ class WorkerConfig:
 
 @dataclass(frozen=True)
 class HealthConfig:
-    interval: int = 30
-    worker_heartbeat_ttl: int = 120
+    interval: int = 30  # seconds between status pings to live workers
+    reap_interval: int = 5  # seconds between checks for dead workers and orphan containers
+    startup_timeout: int = 120  # a worker not READY this long after its request is reaped
 
 
 @dataclass(frozen=True)

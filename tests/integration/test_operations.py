@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -52,3 +53,27 @@ def test_stopped_workers_are_reaped_not_zombies(client):
         time.sleep(0.1)
     assert _process_state(worker["pid"]) is None, "the worker exited and was reaped"
     assert os.path.exists("/proc/1")
+
+
+def test_sigkill_of_a_worker_mid_execution_loses_nothing(client, actors):
+    actor = actors("abaco/sleep:latest", default_environment={"SLEEP_SECONDS": "3"})
+    client.wait_execution(actor["id"], client.send(actor["id"], "warm"))
+    (worker,) = client.ok("GET", f"/actors/{actor['id']}/workers")
+    execution_id = client.send(actor["id"], "survivor")
+    deadline = time.monotonic() + 30
+    while client.ok("GET", f"/actors/{actor['id']}/executions/{execution_id}")["status"] != "RUNNING":
+        assert time.monotonic() < deadline, "the execution never started"
+        time.sleep(0.05)
+    os.kill(worker["pid"], 9)
+    ex = client.wait_execution(actor["id"], execution_id, timeout=90)
+    assert ex["status"] == "COMPLETE" and ex["exit_code"] == 0
+    assert ex["attempts"] == 2
+    assert ex["worker_id"] != worker["id"], "a new worker ran the redelivered message"
+    assert "slept: survivor" in client.logs(actor["id"], execution_id)
+    deadline = time.monotonic() + 30
+    while subprocess.run(["docker", "ps", "-aq", "--filter", f"label=abaco.worker={worker['id']}"],
+                         capture_output=True, text=True).stdout.strip():
+        assert time.monotonic() < deadline, "the dead worker's container was not removed"
+        time.sleep(0.5)
+    workers = client.ok("GET", f"/actors/{actor['id']}/workers")
+    assert [w["id"] for w in workers] != [worker["id"]]

@@ -1,44 +1,112 @@
-"""Health jobs, each run by APScheduler: look at the workers of this host and mend what is wrong."""
+"""Health jobs, run by APScheduler: find what is wrong with this host's workers and mend it.
+
+Nothing accepted may be lost: when a worker process dies, RabbitMQ hands its unacked message back
+to the mailbox; the reaper removes the dead worker's record and its container and, if the actor
+is left with pending messages and no worker, requests a new one, which runs the message again.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
-from abaco_shared.channels import WorkerChannel
+from abaco_shared.channels import MailboxChannel, WorkerChannel
+from abaco_shared.containers import DockerApi
 from abaco_shared.context import Context
 from abaco_shared.enums import WorkerStatus
-from abaco_shared.errors import ChannelError
-from abaco_shared.models import Worker
+from abaco_shared.errors import AbacoError
+from abaco_shared.lifecycle import ensure_one_worker
+from abaco_shared.models import Actor, Worker, utcnow
 from abaco_shared.runtime import pid_alive
 
 __all__ = ["HealthChecker"]
 
 log = logging.getLogger(__name__)
 
-RUNNING = [WorkerStatus.UPDATING_STORE.value, WorkerStatus.READY.value, WorkerStatus.BUSY.value,
-           WorkerStatus.SHUTDOWN_REQUESTED.value, WorkerStatus.SHUTTING_DOWN.value]
+STARTING = [s.value for s in (WorkerStatus.REQUESTED, WorkerStatus.SPAWNER_SETUP, WorkerStatus.PULLING_IMAGE,
+                              WorkerStatus.CREATING_CONTAINER)]
+LIVE = [s.value for s in (WorkerStatus.UPDATING_STORE, WorkerStatus.READY, WorkerStatus.BUSY,
+                          WorkerStatus.SHUTDOWN_REQUESTED, WorkerStatus.SHUTTING_DOWN)]
 
 
 class HealthChecker:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, docker: DockerApi) -> None:
         self.ctx = ctx
+        self.docker = docker
         self.host_id = ctx.cfg.spawner.host_id
+        self.cfg = ctx.cfg.health
+        self._pending: set[str] = set()  # actors that lost a worker and may need a new one
 
-    def check_workers(self) -> dict[str, int]:
-        """Remove records of worker processes that are gone; ask live ones for a status beat."""
-        reaped = pinged = 0
-        for worker in Worker.objects(host_id=self.host_id, status__in=RUNNING, pid__ne=None):
+    def reap(self) -> dict[str, int]:
+        """Remove dead and stuck workers and orphan containers; restart work left behind."""
+        touched: set[str] = set()
+        dead = 0
+        for worker in Worker.objects(host_id=self.host_id, status__in=LIVE, pid__ne=None):
             if not pid_alive(worker.pid):
-                Worker.objects(db_id=worker.db_id, pid=worker.pid).delete()
-                reaped += 1
-                log.warning("reaped a worker whose process is gone",
-                            extra={"worker_id": worker.worker_id, "actor_id": worker.actor_dbid, "pid": worker.pid})
-                continue
+                if Worker.objects(db_id=worker.db_id, pid=worker.pid).delete():
+                    dead += 1
+                    touched.add(worker.actor_dbid)
+                    log.warning("reaped a worker whose process is gone",
+                                extra={"worker_id": worker.worker_id, "actor_id": worker.actor_dbid,
+                                       "pid": worker.pid})
+        cutoff = utcnow() - dt.timedelta(seconds=self.cfg.startup_timeout)
+        stuck = 0
+        for worker in Worker.objects(status__in=STARTING, create_time__lt=cutoff):
+            if Worker.objects(db_id=worker.db_id, status=worker.status).delete():
+                stuck += 1
+                touched.add(worker.actor_dbid)
+                log.warning("reaped a worker stuck in %s", worker.status,
+                            extra={"worker_id": worker.worker_id, "actor_id": worker.actor_dbid})
+        orphans = self._remove_orphan_containers()
+        self._pending |= touched
+        restarted = 0
+        for actor_dbid in list(self._pending):
+            resolved, requested = self._restart_if_needed(actor_dbid)
+            restarted += requested
+            if resolved:
+                self._pending.discard(actor_dbid)
+        if dead or stuck or orphans or restarted:
+            log.info("reap pass", extra={"dead": dead, "stuck": stuck, "orphans": orphans, "restarted": restarted})
+        return {"dead": dead, "stuck": stuck, "orphans": orphans, "restarted": restarted}
+
+    def _remove_orphan_containers(self) -> int:
+        """Actor containers whose worker is gone (its process died while the container ran)."""
+        removed = 0
+        try:
+            containers = self.docker.list_labelled("abaco.worker")
+        except AbacoError as exc:
+            log.warning("cannot list actor containers: %s", exc)
+            return 0
+        for c in containers:
+            labels = c.get("Labels") or {}
+            worker_dbid = f"{labels.get('abaco.actor', '')}_{labels.get('abaco.worker', '')}"
+            if Worker.objects(db_id=worker_dbid).first() is None:
+                self.docker.remove(c["Id"])
+                removed += 1
+        return removed
+
+    def _restart_if_needed(self, actor_dbid: str) -> tuple[bool, bool]:
+        """(resolved, requested): resolved once the actor has a worker or nothing is waiting."""
+        actor = Actor.objects(db_id=actor_dbid).first()
+        if actor is None:
+            return True, False
+        try:
+            if MailboxChannel(self.ctx.broker, actor_dbid).length() == 0:
+                return True, False
+            requested = ensure_one_worker(actor, self.ctx.broker) is not None
+        except AbacoError as exc:
+            log.warning("could not restart work for %s: %s", actor_dbid, exc)
+            return False, False
+        has_worker = Worker.objects(actor_dbid=actor_dbid, status__in=STARTING + LIVE).first() is not None
+        return has_worker, requested
+
+    def ping(self) -> int:
+        """Ask every live worker of this host for a status beat (it updates last_health_check_time)."""
+        pinged = 0
+        for worker in Worker.objects(host_id=self.host_id, status__in=LIVE):
             try:
                 WorkerChannel(self.ctx.broker, worker.worker_id).send("status")
                 pinged += 1
-            except ChannelError as exc:
+            except AbacoError as exc:
                 log.warning("could not ping worker %s: %s", worker.worker_id, exc)
-        if reaped:
-            log.info("health pass", extra={"reaped": reaped, "pinged": pinged})
-        return {"reaped": reaped, "pinged": pinged}
+        return pinged

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from abaco_shared.containers import DockerApi
 from abaco_shared.context import Context
 from abaco_shared.service import run_service
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -12,16 +13,10 @@ from .checks import HealthChecker
 
 
 def _run(ctx: Context, stop: threading.Event) -> None:
-    checker = HealthChecker(ctx)
-    scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(
-        checker.check_workers,
-        "interval",
-        seconds=ctx.cfg.health.interval,
-        id="check_workers",
-        max_instances=1,
-        coalesce=True,
-    )
+    checker = HealthChecker(ctx, DockerApi(ctx.cfg.worker.docker_url))
+    scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"max_instances": 1, "coalesce": True})
+    scheduler.add_job(checker.reap, "interval", seconds=ctx.cfg.health.reap_interval, id="reap")
+    scheduler.add_job(checker.ping, "interval", seconds=ctx.cfg.health.interval, id="ping")
     scheduler.start()
     try:
         stop.wait()
