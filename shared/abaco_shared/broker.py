@@ -6,7 +6,6 @@ Channels (``channels.py``) name queues and offer verbs; this module only moves J
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 import uuid
@@ -216,7 +215,7 @@ class Broker:
                     while not stop.is_set():
                         try:
                             conn.drain_events(timeout=poll)
-                        except (TimeoutError, socket.timeout):
+                        except TimeoutError:
                             if on_idle is not None:
                                 on_idle()
             except conn.connection_errors + conn.channel_errors as exc:

@@ -7,14 +7,14 @@ import enum
 __all__ = ["ActorStatus", "WorkerStatus", "ExecutionStatus", "ExecutionOutcome", "Permission", "Role"]
 
 
-class ActorStatus(str, enum.Enum):
+class ActorStatus(enum.StrEnum):
     SUBMITTED = "SUBMITTED"
     READY = "READY"
     ERROR = "ERROR"
     SHUTTING_DOWN = "SHUTTING_DOWN"
 
 
-class WorkerStatus(str, enum.Enum):
+class WorkerStatus(enum.StrEnum):
     REQUESTED = "REQUESTED"
     SPAWNER_SETUP = "SPAWNER SETUP"
     PULLING_IMAGE = "PULLING IMAGE"
@@ -40,7 +40,7 @@ class WorkerStatus(str, enum.Enum):
         )
 
 
-class ExecutionStatus(str, enum.Enum):
+class ExecutionStatus(enum.StrEnum):
     SUBMITTED = "SUBMITTED"
     RUNNING = "RUNNING"
     COMPLETE = "COMPLETE"
@@ -51,7 +51,7 @@ class ExecutionStatus(str, enum.Enum):
         return self in (ExecutionStatus.COMPLETE, ExecutionStatus.ERROR)
 
 
-class ExecutionOutcome(str, enum.Enum):
+class ExecutionOutcome(enum.StrEnum):
     """What a terminal execution amounted to; ``status`` stays COMPLETE for compatibility."""
 
     SUCCESS = "SUCCESS"
@@ -75,7 +75,7 @@ class Permission(enum.IntEnum):
             raise ValueError(f"invalid permission level {value!r}; use NONE, READ, EXECUTE or UPDATE") from None
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     ADMIN = "admin"
     PRIVILEGED = "privileged"
     USER = "user"

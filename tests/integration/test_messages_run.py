@@ -54,7 +54,9 @@ def test_json_message_reaches_the_container_as_python_repr_and_json(client, acto
 
 def test_plain_text_body_is_a_string_message(client, actors):
     actor = actors("abaco/echo:latest")
-    resp = client.call("POST", f"/actors/{actor['id']}/messages", data=b"raw text", headers={"Content-Type": "text/plain"})
+    resp = client.call(
+        "POST", f"/actors/{actor['id']}/messages", data=b"raw text", headers={"Content-Type": "text/plain"}
+    )
     assert resp.status_code == 200, resp.text
     execution_id = resp.json()["result"]["execution_id"]
     client.wait_execution(actor["id"], execution_id)

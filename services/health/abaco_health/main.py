@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 
+from apscheduler.schedulers.background import BackgroundScheduler
+
 from abaco_shared.containers import DockerApi
 from abaco_shared.context import Context
 from abaco_shared.service import run_service
-from apscheduler.schedulers.background import BackgroundScheduler
 
 from .checks import HealthChecker
 

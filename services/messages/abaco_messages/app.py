@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bottle import request
+
 from abaco_shared.channels import MailboxChannel
 from abaco_shared.context import Context
 from abaco_shared.enums import ActorStatus, ExecutionOutcome, ExecutionStatus, Permission
@@ -16,7 +18,6 @@ from abaco_shared.lookup import get_actor
 from abaco_shared.messages import MailboxMessage
 from abaco_shared.models import Execution, utcnow
 from abaco_shared.views import links
-from bottle import request
 
 from .body import read_message
 
@@ -100,6 +101,7 @@ def make_app(ctx: Context) -> AbacoApp:
         actor = get_actor(principal(), actor_id, Permission.UPDATE)
         MailboxChannel(ctx.broker, actor.db_id).purge()
         cancel_pending_executions(actor.db_id, "The actor's mailbox was purged.")
-        return ok({"msg": "Actor mailbox purged.", "_links": links(api, actor.owner, self=f"{actor.actor_id}/messages")})
+        purged_links = links(api, actor.owner, self=f"{actor.actor_id}/messages")
+        return ok({"msg": "Actor mailbox purged.", "_links": purged_links})
 
     return app

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from abaco_shared.errors import ValidationError
 from bottle import request
+
+from abaco_shared.errors import ValidationError
 
 __all__ = ["read_message"]
 

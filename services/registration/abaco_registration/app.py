@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bottle import request
+
 from abaco_shared.auth import grant
 from abaco_shared.context import Context
 from abaco_shared.enums import ActorStatus, Permission
@@ -15,7 +17,6 @@ from abaco_shared.lifecycle import cancel_pending_executions, remove_actor_chann
 from abaco_shared.lookup import get_actor, get_execution
 from abaco_shared.models import Actor, Execution, Log, PermissionRecord, utcnow
 from abaco_shared.views import actor_view, execution_summary_item, execution_view, links
-from bottle import request
 
 from .actor_fields import parse_actor_body
 

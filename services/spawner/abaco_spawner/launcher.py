@@ -21,6 +21,10 @@ class LaunchError(AbacoError):
     """The worker process could not be started."""
 
 
+def _worker_argv() -> list[str]:
+    return [sys.executable, "-m", "abaco_worker"]
+
+
 def launch_worker(worker_id: str, actor_dbid: str, log_path: Path) -> int:
     """Start ``python -m abaco_worker`` detached; return its pid."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,7 +33,7 @@ def launch_worker(worker_id: str, actor_dbid: str, log_path: Path) -> int:
     env["ABACO_WORKER_LOG"] = str(log_path)
     try:
         out = subprocess.run(
-            ["/bin/sh", "-c", script, "sh", sys.executable, "-m", "abaco_worker"],
+            ["/bin/sh", "-c", script, "sh", *_worker_argv()],
             env=env,
             capture_output=True,
             text=True,

@@ -6,8 +6,8 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
-from abaco_shared.context import Context
 from abaco_shared.containers import ContainerResult, ContainerSpec, DockerApi
+from abaco_shared.context import Context
 from abaco_shared.enums import ExecutionOutcome, ExecutionStatus, WorkerStatus
 from abaco_shared.errors import DockerError
 from abaco_shared.lifecycle import set_worker_status
@@ -80,7 +80,9 @@ class ExecutionRunner:
         )
         before = self.meter.read()
         try:
-            result = self.docker.run(spec, on_started=lambda cid: self._started(ex_dbid, cid), max_log_length=self.cfg.max_log_length)
+            result = self.docker.run(
+                spec, on_started=lambda cid: self._started(ex_dbid, cid), max_log_length=self.cfg.max_log_length
+            )
         except DockerError as exc:
             if attempts < self.cfg.start_retries:
                 log.warning("container did not run (attempt %s): %s", attempts, exc, extra=extra)
@@ -131,7 +133,9 @@ class ExecutionRunner:
         if cid:
             self.docker.stop(cid, grace=self.cfg.stop_grace)
 
-    def _record(self, actor: Actor, ex_dbid: str, execution_id: str, result: ContainerResult, cpu: int, io: int) -> None:
+    def _record(
+        self, actor: Actor, ex_dbid: str, execution_id: str, result: ContainerResult, cpu: int, io: int
+    ) -> None:
         with self.state.lock:
             forced = self.state.force_quit
         if result.timed_out:

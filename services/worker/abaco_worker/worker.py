@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from abaco_shared.broker import Message
 from abaco_shared.channels import MailboxChannel, SpawnerWorkerChannel, WorkerChannel
-from abaco_shared.context import Context
 from abaco_shared.containers import DockerApi
+from abaco_shared.context import Context
 from abaco_shared.enums import ActorStatus, WorkerStatus
 from abaco_shared.errors import AbacoError, ValidationError
 from abaco_shared.lifecycle import set_worker_status

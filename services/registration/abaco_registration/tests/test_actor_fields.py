@@ -1,0 +1,65 @@
+import pytest
+
+from abaco_registration.actor_fields import parse_actor_body
+from abaco_shared.auth import Principal
+from abaco_shared.enums import Role
+from abaco_shared.errors import PermissionDenied, ValidationError
+
+USER = Principal("alice", "dev", frozenset({Role.USER}))
+PRIV = Principal("root", "dev", frozenset({Role.PRIVILEGED}))
+QUEUES = ("default", "special")
+
+
+def test_defaults_are_filled_in():
+    values = parse_actor_body({"image": "abaco/echo:latest"}, USER, QUEUES)
+    assert values["stateless"] is True and values["queue"] == "default" and values["hints"] == []
+    assert values["default_environment"] == {} and values["description"] == ""
+
+
+def test_camel_case_and_string_booleans_are_accepted():
+    values = parse_actor_body(
+        {"image": "abaco/echo", "defaultEnvironment": {"A": 1}, "stateless": "false", "useContainerUid": "1"},
+        USER,
+        QUEUES,
+    )
+    assert values["default_environment"] == {"A": "1"}
+    assert values["stateless"] is False and values["use_container_uid"] is True
+
+
+def test_ignored_fields_from_old_clients_are_dropped():
+    values = parse_actor_body({"image": "abaco/echo", "status": "READY", "uid": "0", "owner": "mallory"}, USER, QUEUES)
+    assert "status" not in values and "uid" not in values and "owner" not in values
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({}, "image"),
+        ({"image": 3}, "image"),
+        ({"image": "UPPER CASE"}, "image"),
+        ({"image": "a", "bogus": 1}, "bogus"),
+        ({"image": "a", "hints": ["ok", "{bad}"]}, "hints"),
+        ({"image": "a", "log_ex": -1}, "log_ex"),
+        ({"image": "a", "max_run_time": "soon"}, "max_run_time"),
+        ({"image": "a", "default_environment": {"A=B": "x"}}, "default_environment"),
+        ({"image": "a", "default_environment": {"A": {"nested": 1}}}, "default_environment"),
+    ],
+)
+def test_bad_fields_name_the_field(body, fragment):
+    with pytest.raises(ValidationError) as err:
+        parse_actor_body(body, USER, QUEUES)
+    assert fragment in str(err.value)
+
+
+def test_privileged_fields_need_the_role():
+    for field, value in [("privileged", True), ("max_workers", 4), ("mem_limit", "1g"), ("queue", "special")]:
+        with pytest.raises(PermissionDenied):
+            parse_actor_body({"image": "a", field: value}, USER, QUEUES)
+        assert parse_actor_body({"image": "a", field: value}, PRIV, QUEUES)[field] == value
+
+
+def test_queue_must_be_served_and_stateful_actors_have_one_worker():
+    with pytest.raises(ValidationError, match="queue"):
+        parse_actor_body({"image": "a", "queue": "gpu"}, PRIV, QUEUES)
+    with pytest.raises(ValidationError, match="stateful"):
+        parse_actor_body({"image": "a", "stateless": False, "max_workers": 3}, PRIV, QUEUES)

@@ -1,0 +1,49 @@
+from abaco_shared.messages import MailboxMessage
+from abaco_shared.models import Actor
+from abaco_worker.cgroups import CgroupMeter, Usage
+from abaco_worker.environment import container_env
+
+
+def _actor(**kw):
+    base = dict(db_id="dev_A1", actor_id="A1", tenant="dev", owner="alice", image="img:1", name=None,
+                default_environment={"X": "default", "Y": "default"}, state={"n": 1})
+    base.update(kw)
+    return Actor(**base)
+
+
+def test_later_sources_win_and_abaco_variables_are_set():
+    msg = MailboxMessage(execution_id="E1", content_type="application/json", message={"k": "v"},
+                         env={"Y": "param", "_abaco_execution_id": "E1", "_abaco_username": "bob"})
+    env = container_env(_actor(), msg, "W1", "http://api")
+    assert env["X"] == "default" and env["Y"] == "param"
+    assert env["MSG"] == "{'k': 'v'}", "Python repr, as the original's clients expect"
+    assert env["_abaco_MSG_JSON"] == '{"k": "v"}'
+    assert env["_abaco_Content_Type"] == env["_abaco_Content-Type"] == "application/json"
+    assert env["_abaco_worker_id"] == "W1" and env["_abaco_actor_id"] == "A1" and env["_abaco_actor_dbid"] == "dev_A1"
+    assert env["_abaco_actor_name"] == "None" and env["_abaco_container_repo"] == "img:1"
+    assert env["_abaco_actor_state"] == "{'n': 1}" and env["_abaco_access_token"] == ""
+    assert env["_abaco_execution_id"] == "E1" and env["_abaco_username"] == "bob"
+    assert all(isinstance(v, str) for v in env.values())
+
+
+def test_a_message_cannot_override_worker_variables():
+    msg = MailboxMessage(execution_id="E1", content_type="str", message="hi", env={"_abaco_worker_id": "evil"})
+    assert container_env(_actor(), msg, "W1", "http://api")["_abaco_worker_id"] == "W1"
+
+
+def test_cgroup_meter_reads_cpu_and_block_io(tmp_path):
+    cpu = tmp_path / "cpuacct" / "abaco" / "W1"
+    blk = tmp_path / "blkio" / "abaco" / "W1"
+    cpu.mkdir(parents=True)
+    blk.mkdir(parents=True)
+    meter = CgroupMeter(str(tmp_path), "/abaco/W1")
+    (cpu / "cpuacct.usage").write_text("1000\n")
+    (blk / "blkio.throttle.io_service_bytes_recursive").write_text("8:0 Read 10\n8:0 Write 5\n8:0 Total 15\nTotal 15\n")
+    before = meter.read()
+    (cpu / "cpuacct.usage").write_text("5000\n")
+    (blk / "blkio.throttle.io_service_bytes_recursive").write_text("8:0 Read 110\n8:0 Write 5\nTotal 115\n")
+    assert meter.read() - before == Usage(cpu_ns=4000, io_bytes=100)
+
+
+def test_cgroup_meter_without_cgroups_reads_zero(tmp_path):
+    assert CgroupMeter(str(tmp_path), "/abaco/none").read() == Usage(0, 0)
