@@ -2,7 +2,7 @@
 # Stop the local stack (what `make down` runs); safe to run when nothing is up.
 #   1. stop the abaco services (the spawner first, so no new workers appear)
 #   2. stop leftover worker processes of this clone (command line has `-m abaco_worker`)
-#   3. remove leftover actor containers (label abaco.worker) while docker still answers
+#   3. remove leftover actor containers of this install (label abaco.install) while docker answers
 #   4. supervisorctl shutdown: infra too, including dockerd if it was ours; wait for exit
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -59,7 +59,9 @@ fi
 
 # ---------------------------------------------------------------- actor containers
 if docker info >/dev/null 2>&1; then
-  ids="$(docker ps -aq --filter label=abaco.worker 2>/dev/null | tr '\n' ' ')"
+  # only this install's containers (the label is a hash of its data dir, as in config.install_id)
+  install_id="$(printf '%s' "$HERE/.data" | sha256sum | cut -c1-12)"
+  ids="$(docker ps -aq --filter "label=abaco.install=$install_id" 2>/dev/null | tr '\n' ' ')"
   if [ -n "${ids// /}" ]; then
     say "removing actor containers: $ids"
     # shellcheck disable=SC2086

@@ -12,10 +12,11 @@ from .errors import AuthenticationError, PermissionDenied, ValidationError
 from .models import PermissionRecord
 from .tokens import decode_jwt, encode_jwt
 
-__all__ = ["Principal", "Authenticator", "WORLD", "grant", "level_of", "require"]
+__all__ = ["Principal", "Authenticator", "WORLD", "grant", "level_of", "readable_objects", "require"]
 
 WORLD = "ABACO_WORLD"
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.@")
+_TENANT_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,13 @@ def _check_name(kind: str, value: object) -> str:
     return value
 
 
+def _check_tenant(value: object) -> str:
+    # record keys are "<tenant>_<id>": a tenant with "_" could reach into another tenant's keys
+    if not isinstance(value, str) or not value or len(value) > 64 or set(value) - _TENANT_CHARS:
+        raise ValidationError("tenant must be 1-64 characters of letters, digits, '-' or '.'")
+    return value
+
+
 class Authenticator:
     """Mints and verifies the platform's bearer tokens with the secret generated at install."""
 
@@ -59,7 +67,7 @@ class Authenticator:
 
     def mint(self, user: str, tenant: str, roles: list[Role], ttl: int | None = None) -> str:
         _check_name("user", user)
-        _check_name("tenant", tenant)
+        _check_tenant(tenant)
         now = int(time.time())
         claims = {
             "iss": self.cfg.issuer,
@@ -81,7 +89,7 @@ class Authenticator:
         claims = decode_jwt(token.strip(), self.secret, self.cfg.issuer, self.cfg.leeway)
         try:
             user = _check_name("user", claims.get("sub"))
-            tenant = _check_name("tenant", claims.get("tenant"))
+            tenant = _check_tenant(claims.get("tenant"))
             roles = frozenset(Role(r) for r in claims.get("roles", []))
         except (ValidationError, ValueError, TypeError) as exc:
             raise AuthenticationError(f"Invalid token claims: {exc}") from None
@@ -99,6 +107,8 @@ def grant(tenant: str, object_id: str, user: str, level: Permission) -> None:
 
 def level_of(principal: Principal, object_id: str) -> Permission:
     """The caller's effective level on an object: admins have UPDATE on their tenant's objects."""
+    if not object_id.startswith(principal.tenant + "_"):
+        return Permission.NONE
     if principal.is_admin:
         return Permission.UPDATE
     best = Permission.NONE
@@ -107,6 +117,15 @@ def level_of(principal: Principal, object_id: str) -> Permission:
     ).only("level"):
         best = max(best, Permission[rec.level])
     return best
+
+
+def readable_objects(principal: Principal) -> set[str]:
+    """Ids of the objects the caller may READ (admins: use a tenant filter instead)."""
+    return {
+        rec.object_id
+        for rec in PermissionRecord.objects(tenant=principal.tenant, user__in=[principal.user, WORLD])
+        if Permission[rec.level] >= Permission.READ
+    }
 
 
 def require(principal: Principal, object_id: str, needed: Permission) -> Permission:

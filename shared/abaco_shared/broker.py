@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from amqp.exceptions import NotFound
 from kombu import Connection, Consumer, Producer, Queue
 from kombu.message import Message
 
@@ -46,7 +47,8 @@ class Broker:
     # -- connections -------------------------------------------------------------------------
     def connect(self) -> Connection:
         """A new, connected kombu Connection (the caller owns and closes it)."""
-        conn = Connection(self.url, heartbeat=0, connect_timeout=5)
+        # publisher confirms: publish() returns only once the broker has taken the message
+        conn = Connection(self.url, heartbeat=0, connect_timeout=5, transport_options={"confirm_publish": True})
         try:
             conn.ensure_connection(max_retries=self.retries, errback=_log_retry, interval_max=2)
         except conn.connection_errors + (OSError,) as exc:
@@ -125,8 +127,8 @@ class Broker:
         try:
             return self._with_channel(count)
         except Exception as exc:
-            # a passive declare of a missing queue fails with NOT_FOUND (and closes the channel)
-            if "NOT_FOUND" in str(exc) or "404" in str(exc):
+            # a passive declare of a missing queue fails with NotFound (and closes the channel)
+            if isinstance(exc, NotFound):
                 return 0
             raise ChannelError(f"cannot read the length of {queue.name}: {exc}") from exc
 
@@ -134,7 +136,7 @@ class Broker:
         try:
             return int(self._with_channel(lambda ch: queue.bind(ch).purge() or 0))
         except Exception as exc:
-            if "NOT_FOUND" in str(exc) or "404" in str(exc):
+            if isinstance(exc, NotFound):
                 return 0
             raise ChannelError(f"cannot purge {queue.name}: {exc}") from exc
 
@@ -142,14 +144,18 @@ class Broker:
         try:
             self._with_channel(lambda ch: queue.bind(ch).delete())
         except Exception as exc:
-            if "NOT_FOUND" in str(exc) or "404" in str(exc):
+            if isinstance(exc, NotFound):
                 return
             raise ChannelError(f"cannot delete {queue.name}: {exc}") from exc
 
     # -- consuming ---------------------------------------------------------------------------
     def get(self, queue: Queue, timeout: float, poll: float = 0.02) -> dict[str, Any]:
-        """Take (and ack) one message from ``queue``, waiting at most ``timeout`` seconds."""
+        """Take (and ack) one message from ``queue``, waiting at most ``timeout`` seconds.
+
+        The queue is declared first, so waiting may start before anything was published to it.
+        """
         deadline = time.monotonic() + timeout
+        self._with_channel(lambda ch: queue.bind(ch).declare())
 
         def fetch(channel: Any) -> Any:
             return queue.bind(channel).get(no_ack=True, accept=ACCEPT)
@@ -166,7 +172,6 @@ class Broker:
         """Request/reply: publish with a reply queue and a correlation id, wait for the answer."""
         reply = self.queue(f"reply_{uuid.uuid4().hex}", durable=False, expires=timeout + 60)
         correlation_id = uuid.uuid4().hex
-        self._with_channel(lambda ch: reply.bind(ch).declare())
         try:
             self.publish(queue, body, persistent=False, reply_to=reply.name, correlation_id=correlation_id)
             return self.get(reply, timeout)

@@ -9,6 +9,7 @@ The embedded defaults run the whole platform on one machine with no file at all.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import tomllib
 import typing
@@ -30,6 +31,7 @@ class GeneralConfig:
     data_dir: str = ""  # defaults to <home>/.data
     api_server: str = "http://127.0.0.1:8000"
     default_tenant: str = "dev"
+    install_id: str = ""  # labels this install's containers; defaults to a hash of data_dir
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class HttpConfig:
     admin_port: int = 5003
     threads: int = 8
     max_content_length: int = 500_000_000
+    # a string or JSON message travels in the container's MSG variable, and Linux caps one
+    # environment string at 128 KiB; larger payloads are for binary messages
+    max_message_length: int = 120_000
     show_traceback: bool = False
 
 
@@ -78,7 +83,7 @@ class SpawnerConfig:
     max_workers_per_host: int = 50
     max_workers_per_actor: int = 20
     worker_ready_timeout: float = 30.0
-    pull_policy: str = "if-not-present"  # or "always"
+    pull_policy: str = "if-not-present"  # or "always", or "never" (local images only: air-gapped hosts)
 
 
 @dataclass(frozen=True)
@@ -90,9 +95,10 @@ class WorkerConfig:
     cgroup_root: str = "/sys/fs/cgroup"
     leave_containers: bool = False
     max_run_time: int = -1  # seconds; -1 is unlimited
+    max_run_time_limit: int = 7 * 86400  # the most an actor may ask for, in seconds
+    max_attempts: int = 3  # runs of one message before its execution is ended as ERROR
     mem_limit: str = ""
     max_cpus: int = 0  # nano-CPUs; 0 is unlimited
-    start_retries: int = 3
     stop_grace: int = 10  # seconds a container gets between SIGTERM and SIGKILL
 
 
@@ -214,7 +220,8 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -
 def _derive_paths(cfg: Config, env: Mapping[str, str]) -> Config:
     home = cfg.general.home or env.get("ABACO_HOME") or os.getcwd()
     data_dir = cfg.general.data_dir or os.path.join(home, ".data")
-    general = dataclasses.replace(cfg.general, home=home, data_dir=data_dir)
+    install_id = cfg.general.install_id or hashlib.sha256(data_dir.encode()).hexdigest()[:12]
+    general = dataclasses.replace(cfg.general, home=home, data_dir=data_dir, install_id=install_id)
     auth = cfg.auth
     if not auth.jwt_secret_file:
         auth = dataclasses.replace(auth, jwt_secret_file=os.path.join(data_dir, "jwt_secret"))
@@ -223,8 +230,8 @@ def _derive_paths(cfg: Config, env: Mapping[str, str]) -> Config:
 
 
 def _validate(cfg: Config) -> None:
-    if cfg.spawner.pull_policy not in ("if-not-present", "always"):
-        raise ConfigError("config spawner.pull_policy must be 'if-not-present' or 'always'")
+    if cfg.spawner.pull_policy not in ("if-not-present", "always", "never"):
+        raise ConfigError("config spawner.pull_policy must be 'if-not-present', 'always' or 'never'")
     if not cfg.spawner.host_queues:
         raise ConfigError("config spawner.host_queues must name at least one queue")
     if cfg.http.threads < 1:

@@ -22,6 +22,8 @@ __all__ = ["ContainerSpec", "ContainerResult", "DockerApi", "parse_docker_time"]
 
 log = logging.getLogger(__name__)
 
+DOCKER_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+
 
 @dataclass
 class ContainerSpec:
@@ -87,7 +89,7 @@ class DockerApi:
     def pull(self, image: str) -> None:
         try:
             self.api.pull(image)
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        except DOCKER_ERRORS as exc:
             raise DockerError(f"cannot pull image {image}: {exc}") from exc
 
     def run(
@@ -106,8 +108,8 @@ class DockerApi:
         try:
             try:
                 self.api.start(cid)
-            except docker.errors.APIError as exc:
-                raise DockerError(f"cannot start a container of {spec.image}: {exc.explanation}") from exc
+            except DOCKER_ERRORS as exc:
+                raise DockerError(f"cannot start a container of {spec.image}: {exc}") from exc
             if on_started is not None:
                 on_started(cid)
             timed_out = False
@@ -123,8 +125,13 @@ class DockerApi:
                     status = self.api.wait(cid, timeout=60)
                 else:
                     raise DockerError(f"lost the container {cid[:12]} while waiting: {exc}") from exc
-            raw_logs = self.api.logs(cid, stdout=True, stderr=True)
-            state = self.api.inspect_container(cid)["State"]
+            except DOCKER_ERRORS as exc:
+                raise DockerError(f"lost the container {cid[:12]} while waiting: {exc}") from exc
+            try:
+                raw_logs = self._logs(cid, max_log_length)
+                state = self.api.inspect_container(cid)["State"]
+            except DOCKER_ERRORS as exc:
+                raise DockerError(f"cannot read the result of container {cid[:12]}: {exc}") from exc
             return ContainerResult(
                 container_id=cid,
                 exit_code=int(status.get("StatusCode", state.get("ExitCode", -1))),
@@ -137,6 +144,25 @@ class DockerApi:
         except BaseException:
             self.remove(cid)
             raise
+
+    def _logs(self, cid: str, limit: int) -> bytes:
+        """The container's output, read as a stream and cut at ``limit`` bytes (plus one, to tell)."""
+        if limit <= 0:
+            return bytes(self.api.logs(cid, stdout=True, stderr=True))
+        chunks: list[bytes] = []
+        size = 0
+        stream = self.api.logs(cid, stdout=True, stderr=True, stream=True, follow=False)
+        try:
+            for chunk in stream:
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    break
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        return b"".join(chunks)
 
     def create(self, spec: ContainerSpec) -> str:
         try:
@@ -151,7 +177,7 @@ class DockerApi:
             )
         except docker.errors.ImageNotFound as exc:
             raise DockerError(f"image {spec.image} is not present on this host") from exc
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        except DOCKER_ERRORS as exc:
             raise DockerError(f"cannot create a container of {spec.image}: {exc}") from exc
         return str(created["Id"])
 
@@ -160,7 +186,7 @@ class DockerApi:
             self.api.stop(cid, timeout=grace)
         except docker.errors.NotFound:
             pass
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        except DOCKER_ERRORS as exc:
             raise DockerError(f"cannot stop container {cid[:12]}: {exc}") from exc
 
     def remove(self, cid: str) -> None:
@@ -168,11 +194,14 @@ class DockerApi:
             self.api.remove_container(cid, force=True)
         except docker.errors.NotFound:
             pass
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        except DOCKER_ERRORS as exc:
             log.warning("could not remove container %s: %s", cid[:12], exc)
 
     def list_labelled(self, label: str) -> list[dict[str, Any]]:
-        return list(self.api.containers(all=True, filters={"label": label}))
+        try:
+            return list(self.api.containers(all=True, filters={"label": label}))
+        except DOCKER_ERRORS as exc:
+            raise DockerError(f"cannot list containers labelled {label}: {exc}") from exc
 
 
 def _truncate(text: str, limit: int) -> str:

@@ -27,6 +27,11 @@ class WorkerStatus(enum.StrEnum):
     ERROR = "ERROR"
 
     @classmethod
+    def starting(cls) -> tuple[WorkerStatus, ...]:
+        """Statuses of a requested worker whose process is not running yet."""
+        return (cls.REQUESTED, cls.SPAWNER_SETUP, cls.PULLING_IMAGE, cls.CREATING_CONTAINER)
+
+    @classmethod
     def pending(cls) -> tuple[WorkerStatus, ...]:
         """Statuses of a worker that exists or is on its way, and will take messages."""
         return (

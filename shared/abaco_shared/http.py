@@ -82,6 +82,8 @@ class AbacoApp(bottle.Bottle):
 
     def __init__(self, cfg: Config, authenticator: Authenticator, service: str) -> None:
         super().__init__(catchall=True)
+        # bottle refuses form bodies over MEMFILE_MAX with its own 413; our limit is the one to apply
+        bottle.BaseRequest.MEMFILE_MAX = max(bottle.BaseRequest.MEMFILE_MAX, cfg.http.max_content_length)
         self.config["json.enable"] = False
         self.cfg = cfg
         self.authenticator = authenticator

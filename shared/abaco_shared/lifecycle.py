@@ -7,6 +7,7 @@ import logging
 from .broker import Broker
 from .channels import CommandChannel, MailboxChannel, WorkerChannel
 from .enums import ActorStatus, ExecutionOutcome, ExecutionStatus, WorkerStatus
+from .errors import ChannelError
 from .ids import new_id
 from .messages import SpawnCommand
 from .models import Actor, Execution, Worker, utcnow
@@ -71,7 +72,11 @@ def request_worker(actor: Actor, broker: Broker, stop_existing: bool = False) ->
         tenant=actor.tenant,
         stop_existing=stop_existing,
     )
-    CommandChannel(broker, actor.queue or "default").send_spawn(cmd)
+    try:
+        CommandChannel(broker, actor.queue or "default").send_spawn(cmd)
+    except ChannelError:
+        worker.delete()  # a REQUESTED record nobody will spawn would block cold starts
+        raise
     log.info("worker requested", extra={"actor_id": actor.db_id, "worker_id": worker_id})
     return worker
 

@@ -15,8 +15,8 @@ def get_actor(who: Principal, identifier: str, needed: Permission) -> Actor:
 
     Another tenant's actor is indistinguishable from a missing one (404).
     """
-    actor = Actor.objects(db_id=f"{who.tenant}_{identifier}").first()
-    if actor is None:
+    actor = Actor.objects(tenant=who.tenant, actor_id=identifier).first()
+    if actor is None or actor.tenant != who.tenant:
         raise NotFound(f"No actor found with identifier: {identifier}.")
     require(who, actor.db_id, needed)
     return actor

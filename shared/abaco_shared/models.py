@@ -36,7 +36,10 @@ def _choices(enum_cls: type) -> list[str]:
 
 
 class Actor(Document):
-    meta = {"collection": "actors", "indexes": ["tenant", ("tenant", "owner")]}
+    meta = {
+        "collection": "actors",
+        "indexes": [{"fields": ("tenant", "actor_id"), "unique": True}, ("tenant", "owner")],
+    }
 
     db_id = StringField(primary_key=True)
     actor_id = StringField(required=True)

@@ -107,3 +107,18 @@ def test_delete_actor(client):
     assert client.ok("DELETE", f"/actors/{actor['id']}") is None
     _json_error(client.call("GET", f"/actors/{actor['id']}"), 404)
     _json_error(client.call("POST", f"/actors/{actor['id']}/messages", data={"message": "x"}), 404)
+
+
+def test_oversized_message_is_a_clear_413(client, actors):
+    actor = actors("abaco/echo:latest")
+    resp = client.call("POST", f"/actors/{actor['id']}/messages", data=b"x" * 200_000,
+                       headers={"Content-Type": "text/plain"})
+    body = _json_error(resp, 413)
+    assert "at most" in body["message"]
+    assert client.ok("GET", f"/actors/{actor['id']}/messages")["messages"] == 0
+
+
+def test_limits_on_actor_fields(client):
+    for field, value in [("log_ex", 10**13), ("max_run_time", 10**18), ("max_run_time", -5)]:
+        resp = client.call("POST", "/actors", json={"image": "abaco/echo:latest", field: value})
+        assert field in _json_error(resp, 400)["message"]

@@ -105,3 +105,11 @@ def test_update_with_new_image_replaces_the_worker(client, actors, image):
     assert ex["exit_code"] == 3, "the new revision runs the new image"
     same = client.ok("PUT", f"/actors/{actor['id']}", json={"image": "abaco/fail:latest", "description": "d"})
     assert same["revision"] == 2 and same["description"] == "d"
+
+
+def test_json_body_with_a_message_field_is_a_string_message(client, actors):
+    actor = actors("abaco/echo:latest")
+    resp = client.ok("POST", f"/actors/{actor['id']}/messages", json={"message": "as text", "extra": 1})
+    ex = client.wait_execution(actor["id"], resp["execution_id"])
+    assert ex["content_type"] == "str"
+    assert "message: as text" in client.logs(actor["id"], ex["id"])

@@ -23,8 +23,7 @@ __all__ = ["HealthChecker"]
 
 log = logging.getLogger(__name__)
 
-STARTING = [s.value for s in (WorkerStatus.REQUESTED, WorkerStatus.SPAWNER_SETUP, WorkerStatus.PULLING_IMAGE,
-                              WorkerStatus.CREATING_CONTAINER)]
+STARTING = [s.value for s in WorkerStatus.starting()]
 LIVE = [s.value for s in (WorkerStatus.UPDATING_STORE, WorkerStatus.READY, WorkerStatus.BUSY,
                           WorkerStatus.SHUTDOWN_REQUESTED, WorkerStatus.SHUTTING_DOWN)]
 
@@ -73,7 +72,7 @@ class HealthChecker:
         """Actor containers whose worker is gone (its process died while the container ran)."""
         removed = 0
         try:
-            containers = self.docker.list_labelled("abaco.worker")
+            containers = self.docker.list_labelled(f"abaco.install={self.ctx.cfg.general.install_id}")
         except AbacoError as exc:
             log.warning("cannot list actor containers: %s", exc)
             return 0

@@ -10,7 +10,7 @@ from bottle import request
 from abaco_shared.channels import MailboxChannel
 from abaco_shared.context import Context
 from abaco_shared.enums import ActorStatus, ExecutionOutcome, ExecutionStatus, Permission
-from abaco_shared.errors import ChannelError, Conflict
+from abaco_shared.errors import AbacoError, ChannelError, Conflict
 from abaco_shared.http import AbacoApp, ok, principal
 from abaco_shared.ids import new_id
 from abaco_shared.lifecycle import cancel_pending_executions, ensure_one_worker
@@ -40,7 +40,9 @@ def make_app(ctx: Context) -> AbacoApp:
         actor = get_actor(who, actor_id, Permission.EXECUTE)
         if actor.status == ActorStatus.SHUTTING_DOWN.value:
             raise Conflict(f"Actor {actor_id} is being deleted; it takes no more messages.")
-        message, content_type = read_message()
+        if actor.status == ActorStatus.ERROR.value:
+            raise Conflict(f"Actor {actor_id} is in ERROR and cannot run messages: {actor.status_message}")
+        message, content_type = read_message(ctx.cfg.http.max_message_length)
         params = {k: request.query.getunicode(k) for k in request.query.keys() if k not in RESERVED_PARAMS}
         execution_id = new_id()
         env = {
@@ -75,7 +77,10 @@ def make_app(ctx: Context) -> AbacoApp:
                 set__status_message=f"message not queued: {exc}",
             )
             raise
-        ensure_one_worker(actor, ctx.broker)
+        try:
+            ensure_one_worker(actor, ctx.broker)
+        except AbacoError as exc:  # the message is queued: health restarts work for waiting mailboxes
+            log.error("could not request a worker: %s", exc, extra={"actor_id": actor.db_id})
         return ok(
             {
                 "execution_id": execution_id,

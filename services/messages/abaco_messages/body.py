@@ -7,14 +7,20 @@ from typing import Any
 
 from bottle import request
 
-from abaco_shared.errors import ValidationError
+from abaco_shared.errors import PayloadTooLarge, ValidationError
 
 __all__ = ["read_message"]
 
 TEXT_TYPES = ("text/plain", "")
 
 
-def read_message() -> tuple[Any, str]:
+def read_message(max_length: int) -> tuple[Any, str]:
+    """The message and its ``_abaco_Content_Type``; at most ``max_length`` bytes of it."""
+    if request.content_length > max_length:
+        raise PayloadTooLarge(
+            f"The message is {request.content_length} bytes; string and JSON messages may be at most "
+            f"{max_length} bytes (they travel in the container's MSG variable)."
+        )
     ctype = (request.content_type or "").split(";")[0].strip().lower()
     if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         if "message" not in request.forms:
@@ -34,8 +40,8 @@ def read_message() -> tuple[Any, str]:
             value = json.loads(text)
         except ValueError as exc:
             raise ValidationError(f"message POST body could not be serialized: invalid JSON ({exc}).") from None
-        if isinstance(value, dict) and isinstance(value.get("message"), str) and len(value) == 1:
-            return value["message"], "str"
+        if isinstance(value, dict) and isinstance(value.get("message"), str):
+            return value["message"], "str"  # reference 1.5 (1): a "message" field is a string message
         return value, "application/json"
     if ctype in TEXT_TYPES:
         return text, "str"

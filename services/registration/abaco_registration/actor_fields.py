@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from abaco_shared.auth import Principal
 from abaco_shared.errors import PermissionDenied, ValidationError
 
-__all__ = ["parse_actor_body", "PRIVILEGED_FIELDS"]
+__all__ = ["parse_actor_body", "PRIVILEGED_FIELDS", "Limits"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds from config (seconds)."""
+
+    max_run_time: int = 7 * 86400
+    log_ex: int = 10 * 365 * 86400
 
 # field -> (type, default)
 FIELDS: dict[str, tuple[type, Any]] = {
@@ -83,7 +92,9 @@ def _coerce(name: str, typ: type, value: Any) -> Any:
     raise AssertionError(typ)
 
 
-def parse_actor_body(body: dict[str, Any], who: Principal, host_queues: tuple[str, ...]) -> dict[str, Any]:
+def parse_actor_body(
+    body: dict[str, Any], who: Principal, host_queues: tuple[str, ...], limits: Limits = Limits()
+) -> dict[str, Any]:
     """Check every field; return the values to store (defaults filled in)."""
     given: dict[str, Any] = {}
     for key, value in body.items():
@@ -116,6 +127,12 @@ def parse_actor_body(body: dict[str, Any], who: Principal, host_queues: tuple[st
     for name in ("max_workers", "min_workers", "max_cpus", "log_ex", "max_run_time"):
         if given.get(name) is not None and given[name] < 0:
             raise ValidationError(f"Invalid {name}: must not be negative.")
+    for name, cap in (("max_run_time", limits.max_run_time), ("log_ex", limits.log_ex)):
+        if given.get(name) is not None and given[name] > cap:
+            raise ValidationError(f"Invalid {name}: at most {cap} seconds.")
+    for name in ("max_workers", "min_workers", "max_cpus"):
+        if given.get(name) is not None and given[name] > 2**53:
+            raise ValidationError(f"Invalid {name}: too large.")
     if given.get("stateless") is False and given.get("max_workers") not in (None, 1):
         raise ValidationError("Invalid max_workers: a stateful actor has exactly one worker.")
     queue = given.get("queue") or "default"

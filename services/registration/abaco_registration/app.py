@@ -7,7 +7,7 @@ from typing import Any
 
 from bottle import request
 
-from abaco_shared.auth import grant
+from abaco_shared.auth import grant, readable_objects
 from abaco_shared.context import Context
 from abaco_shared.enums import ActorStatus, Permission
 from abaco_shared.errors import ValidationError
@@ -18,7 +18,7 @@ from abaco_shared.lookup import get_actor, get_execution
 from abaco_shared.models import Actor, Execution, Log, PermissionRecord, utcnow
 from abaco_shared.views import actor_view, execution_summary_item, execution_view, links
 
-from .actor_fields import parse_actor_body
+from .actor_fields import Limits, parse_actor_body
 
 __all__ = ["make_app"]
 
@@ -30,24 +30,20 @@ def make_app(ctx: Context) -> AbacoApp:
     app = AbacoApp(ctx.cfg, ctx.auth, "registration")
     api = ctx.cfg.general.api_server
     queues = ctx.cfg.spawner.host_queues
+    limits = Limits(max_run_time=ctx.cfg.worker.max_run_time_limit)
 
     @app.get("/actors")
     def list_actors() -> dict[str, Any]:
         who = principal()
         actors = Actor.objects(tenant=who.tenant).order_by("create_time")
         if not who.is_admin:
-            readable = {
-                p.object_id
-                for p in PermissionRecord.objects(tenant=who.tenant, user__in=[who.user, "ABACO_WORLD"])
-                if Permission[p.level] >= Permission.READ
-            }
-            actors = actors.filter(db_id__in=list(readable))
+            actors = actors.filter(db_id__in=list(readable_objects(who)))
         return ok([actor_view(a, api) for a in actors])
 
     @app.post("/actors")
     def create_actor() -> dict[str, Any]:
         who = principal()
-        values = parse_actor_body(form_or_json_object(), who, queues)
+        values = parse_actor_body(form_or_json_object(), who, queues, limits)
         actor_id = new_id()
         actor = Actor(db_id=f"{who.tenant}_{actor_id}", actor_id=actor_id, tenant=who.tenant, owner=who.user, **values)
         actor.save(force_insert=True)
@@ -66,7 +62,7 @@ def make_app(ctx: Context) -> AbacoApp:
         actor = get_actor(who, actor_id, Permission.UPDATE)
         body = form_or_json_object()
         force = str(body.get("force", "false")).lower() in ("true", "1")
-        values = parse_actor_body(body, who, queues)
+        values = parse_actor_body(body, who, queues, limits)
         if actor.stateless is False and values["stateless"] is True:
             raise ValidationError("Invalid stateless: a stateful actor cannot become stateless.")
         new_image = values["image"] != actor.image or force
@@ -88,8 +84,8 @@ def make_app(ctx: Context) -> AbacoApp:
     def delete(actor_id: str) -> dict[str, Any]:
         actor = get_actor(principal(), actor_id, Permission.UPDATE)
         Actor.objects(db_id=actor.db_id).update_one(set__status=ActorStatus.SHUTTING_DOWN.value)
-        Log.objects(actor_dbid=actor.db_id).delete()
         stopped = stop_workers(actor.db_id, ctx.broker, command="stop")
+        Log.objects(actor_dbid=actor.db_id).delete()
         remove_actor_channels(actor.db_id, ctx.broker)
         cancel_pending_executions(actor.db_id, "The actor was deleted.")
         PermissionRecord.objects(tenant=actor.tenant, object_id=actor.db_id).delete()
@@ -147,8 +143,8 @@ def _page() -> tuple[int, int]:
         skip = int(request.query.get("skip", 0))
     except ValueError:
         raise ValidationError("Invalid limit or skip: expected non-negative integers.") from None
-    if limit < 0 or skip < 0 or limit > 1000:
-        raise ValidationError("Invalid limit or skip: limit must be 0-1000 and skip non-negative.")
+    if limit < 1 or skip < 0 or limit > 1000:
+        raise ValidationError("Invalid limit or skip: limit must be 1-1000 and skip non-negative.")
     return limit, skip
 
 

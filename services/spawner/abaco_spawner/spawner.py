@@ -78,10 +78,12 @@ class Spawner:
             return
         if not self._ensure_image(actor, worker_dbid, cmd.image):
             return
-        set_worker_status(worker_dbid, WorkerStatus.CREATING_CONTAINER)
+        if not set_worker_status(worker_dbid, WorkerStatus.CREATING_CONTAINER):
+            log.info("worker record changed during setup; not starting it", extra=extra)
+            return
         log_path = self.cfg.data_path / "logs" / "workers.log"
         pid = launch_worker(cmd.worker_id, cmd.actor_id, log_path)
-        set_worker_status(
+        recorded = set_worker_status(
             worker_dbid,
             WorkerStatus.UPDATING_STORE,
             pid=pid,
@@ -89,6 +91,9 @@ class Spawner:
             location=self.cfg.worker.docker_url,
             last_health_check_time=utcnow(),
         )
+        if not recorded:  # stopped while starting: without READY the worker exits on its own
+            log.info("worker record changed while starting; it will not be released", extra=extra)
+            return
         SpawnerWorkerChannel(self.ctx.broker, cmd.worker_id).send_ready()
         log.info("worker started", extra={**extra, "pid": pid})
         if cmd.stop_existing:
@@ -96,7 +101,10 @@ class Spawner:
 
     def _ensure_image(self, actor: Actor, worker_dbid: str, image: str) -> bool:
         try:
-            if self.cfg.spawner.pull_policy == "always" or not self.docker.image_present(image):
+            policy = self.cfg.spawner.pull_policy
+            if policy == "always" or not self.docker.image_present(image):
+                if policy == "never":
+                    raise DockerError(f"image {image} is not present and the pull policy is 'never'")
                 set_worker_status(worker_dbid, WorkerStatus.PULLING_IMAGE)
                 self.docker.pull(image)
             return True

@@ -24,7 +24,7 @@ __all__ = ["ExecutionRunner"]
 
 log = logging.getLogger(__name__)
 
-TERMINAL = [ExecutionStatus.COMPLETE.value, ExecutionStatus.ERROR.value]
+TERMINAL = [s.value for s in ExecutionStatus if s.terminal]
 
 
 class ExecutionRunner:
@@ -50,6 +50,10 @@ class ExecutionRunner:
             log.info("execution already terminal or unknown: acking its message", extra=extra)
             return True
         attempts = Execution.objects(db_id=ex_dbid).only("attempts").first().attempts
+        if attempts > self.cfg.max_attempts:
+            log.error("giving up on an execution after %s attempts", attempts - 1, extra=extra)
+            self._finish_not_started(ex_dbid, f"Gave up after {attempts - 1} attempts to run it.")
+            return True
         worker_dbid = f"{actor.db_id}_{self.worker_id}"
         set_worker_status(worker_dbid, WorkerStatus.BUSY)
         with self.state.lock:
@@ -71,6 +75,7 @@ class ExecutionRunner:
                 "abaco.worker": self.worker_id,
                 "abaco.actor": actor.db_id,
                 "abaco.execution": msg.execution_id,
+                "abaco.install": self.ctx.cfg.general.install_id,
             },
             network_mode=self.cfg.network,
             cgroup_parent=f"{self.cfg.cgroup_parent}/{self.worker_id}",
@@ -84,7 +89,7 @@ class ExecutionRunner:
                 spec, on_started=lambda cid: self._started(ex_dbid, cid), max_log_length=self.cfg.max_log_length
             )
         except DockerError as exc:
-            if attempts < self.cfg.start_retries:
+            if attempts < self.cfg.max_attempts:
                 log.warning("container did not run (attempt %s): %s", attempts, exc, extra=extra)
                 return False
             log.error("container could not run after %s attempts: %s", attempts, exc, extra=extra)
@@ -110,8 +115,10 @@ class ExecutionRunner:
             self.docker.remove(cid)
 
     def _max_run_time(self, actor: Actor) -> int:
+        """The tightest of the actor's, the platform default and the hard limit (always bounded:
+        the broker's consumer_timeout must stay above it, or the late ack would be refused)."""
         limits = [t for t in (actor.max_run_time, self.cfg.max_run_time) if t and t > 0]
-        return min(limits) if limits else -1
+        return min([*limits, self.cfg.max_run_time_limit])
 
     def _started(self, ex_dbid: str, cid: str) -> None:
         with self.state.lock:

@@ -12,12 +12,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import redis
+
 from abaco_shared.broker import Message
 from abaco_shared.channels import MailboxChannel, SpawnerWorkerChannel, WorkerChannel
 from abaco_shared.containers import DockerApi
 from abaco_shared.context import Context
 from abaco_shared.enums import ActorStatus, WorkerStatus
-from abaco_shared.errors import AbacoError, ValidationError
+from abaco_shared.errors import AbacoError, ChannelTimeout, ValidationError
 from abaco_shared.lifecycle import set_worker_status
 from abaco_shared.messages import MailboxMessage, WorkerCommand
 from abaco_shared.models import Actor, Worker, utcnow
@@ -63,7 +65,14 @@ class ActorWorker:
     def run(self, stop: threading.Event) -> int:
         """Wait for the spawner's READY, then serve the mailbox until stopped."""
         self.stop = stop
-        SpawnerWorkerChannel(self.ctx.broker, self.worker_id).wait_ready(self.ctx.cfg.spawner.worker_ready_timeout)
+        try:
+            SpawnerWorkerChannel(self.ctx.broker, self.worker_id).wait_ready(
+                self.ctx.cfg.spawner.worker_ready_timeout
+            )
+        except ChannelTimeout:
+            log.error("no READY from the spawner; exiting", extra=self.log_extra)
+            self._cleanup()
+            return 1
         worker = Worker.objects(db_id=self.db_id).first()
         actor = Actor.objects(db_id=self.actor_dbid).first()
         if worker is None or actor is None:
@@ -97,7 +106,10 @@ class ActorWorker:
         self.runner.remove_finished()
         Worker.objects(db_id=self.db_id).update_one(set__status=WorkerStatus.SHUTTING_DOWN.value)
         Worker.objects(db_id=self.db_id).delete()
-        self.ctx.redis.delete(self._heartbeat_key)
+        try:
+            self.ctx.redis.delete(self._heartbeat_key)
+        except redis.RedisError as exc:
+            log.warning("could not delete the heartbeat: %s", exc, extra=self.log_extra)
         try:
             WorkerChannel(self.ctx.broker, self.worker_id).delete()
         except AbacoError as exc:
@@ -113,7 +125,10 @@ class ActorWorker:
         now = time.monotonic()
         if now - self._last_beat >= HEARTBEAT_EVERY:
             self._last_beat = now
-            self.ctx.redis.set(self._heartbeat_key, str(time.time()), ex=int(HEARTBEAT_EVERY * 12))
+            try:
+                self.ctx.redis.set(self._heartbeat_key, str(time.time()), ex=int(HEARTBEAT_EVERY * 12))
+            except redis.RedisError as exc:  # a missed beat is not worth dying for
+                log.warning("could not write the heartbeat: %s", exc, extra=self.log_extra)
 
     # -- the worker channel ----------------------------------------------------------------------
     def _control_loop(self) -> None:

@@ -5,7 +5,7 @@ import pytest
 from abaco_shared.auth import Authenticator
 from abaco_shared.config import AuthConfig
 from abaco_shared.enums import Permission, Role
-from abaco_shared.errors import AuthenticationError, PermissionDenied
+from abaco_shared.errors import AuthenticationError, PermissionDenied, ValidationError
 from abaco_shared.ids import is_id, new_id
 from abaco_shared.tokens import decode_jwt, encode_jwt
 
@@ -60,3 +60,13 @@ def test_permission_levels_are_ordered():
     assert Permission.parse("execute") is Permission.EXECUTE
     with pytest.raises(ValueError):
         Permission.parse("ALL")
+
+
+def test_tenant_names_cannot_contain_the_key_separator():
+    auth = Authenticator(AuthConfig(), SECRET)
+    with pytest.raises(ValidationError):
+        auth.mint("alice", "dev_x", [Role.USER])
+    forged = encode_jwt({"iss": "abaco", "sub": "a", "tenant": "dev_x", "roles": ["admin"], "exp": time.time() + 60},
+                        SECRET)
+    with pytest.raises(AuthenticationError, match="tenant"):
+        auth.identify("Bearer " + forged)
