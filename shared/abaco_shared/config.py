@@ -91,7 +91,7 @@ class WorkerConfig:
     docker_url: str = "unix:///var/run/docker.sock"
     network: str = "host"
     max_log_length: int = 1_000_000
-    cgroup_parent: str = "/abaco"
+    cgroup_parent: str = "/abaco"  # becomes /abaco/<worker> (cgroupfs) or abaco-<worker>.slice (systemd)
     cgroup_root: str = "/sys/fs/cgroup"
     leave_containers: bool = False
     max_run_time: int = -1  # seconds; -1 is unlimited

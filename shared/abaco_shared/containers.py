@@ -77,6 +77,15 @@ class DockerApi:
         except (docker.errors.DockerException, requests.exceptions.RequestException):
             return False
 
+    def cgroup_info(self) -> tuple[str, int]:
+        """The engine's cgroup driver (``cgroupfs``/``systemd``) and cgroup version (1/2)."""
+        try:
+            info = self.api.info()
+        except DOCKER_ERRORS as exc:
+            raise DockerError(f"cannot read the Docker engine's info: {exc}") from exc
+        version = str(info.get("CgroupVersion") or "1")
+        return str(info.get("CgroupDriver") or "cgroupfs"), 2 if version == "2" else 1
+
     def image_present(self, image: str) -> bool:
         try:
             self.api.inspect_image(image)

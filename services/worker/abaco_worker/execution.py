@@ -29,8 +29,15 @@ TERMINAL = [s.value for s in ExecutionStatus if s.terminal]
 
 class ExecutionRunner:
     def __init__(
-        self, ctx: Context, docker: DockerApi, meter: CgroupMeter, worker_id: str, state: WorkerState
+        self,
+        ctx: Context,
+        docker: DockerApi,
+        meter: CgroupMeter,
+        cgroup_parent: str,
+        worker_id: str,
+        state: WorkerState,
     ) -> None:
+        self.cgroup_parent = cgroup_parent
         self.ctx = ctx
         self.cfg = ctx.cfg.worker
         self.docker = docker
@@ -78,7 +85,7 @@ class ExecutionRunner:
                 "abaco.install": self.ctx.cfg.general.install_id,
             },
             network_mode=self.cfg.network,
-            cgroup_parent=f"{self.cfg.cgroup_parent}/{self.worker_id}",
+            cgroup_parent=self.cgroup_parent,
             mem_limit=actor.mem_limit or self.cfg.mem_limit or None,
             nano_cpus=actor.max_cpus or self.cfg.max_cpus or None,
             max_run_time=self._max_run_time(actor),

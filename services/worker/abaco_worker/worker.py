@@ -24,7 +24,7 @@ from abaco_shared.lifecycle import set_worker_status
 from abaco_shared.messages import MailboxMessage, WorkerCommand
 from abaco_shared.models import Actor, Worker, utcnow
 
-from .cgroups import CgroupMeter
+from .cgroups import cgroup_layout
 from .execution import ExecutionRunner
 
 __all__ = ["ActorWorker", "WorkerState"]
@@ -55,8 +55,11 @@ class ActorWorker:
         self.db_id = f"{actor_dbid}_{worker_id}"
         self.state = WorkerState()
         self.stop = threading.Event()
-        self.meter = CgroupMeter(ctx.cfg.worker.cgroup_root, f"{ctx.cfg.worker.cgroup_parent}/{worker_id}")
-        self.runner = ExecutionRunner(ctx, docker, self.meter, worker_id, self.state)
+        driver, version = docker.cgroup_info()
+        self.cgroup_parent, self.meter = cgroup_layout(
+            driver, version, ctx.cfg.worker.cgroup_parent, worker_id, ctx.cfg.worker.cgroup_root
+        )
+        self.runner = ExecutionRunner(ctx, docker, self.meter, self.cgroup_parent, worker_id, self.state)
         self._last_beat = 0.0
         self._failures = 0
         self.log_extra = {"worker_id": worker_id, "actor_id": actor_dbid}

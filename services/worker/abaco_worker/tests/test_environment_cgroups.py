@@ -1,6 +1,6 @@
 from abaco_shared.messages import MailboxMessage
 from abaco_shared.models import Actor
-from abaco_worker.cgroups import CgroupMeter, Usage
+from abaco_worker.cgroups import CgroupMeter, Usage, cgroup_layout
 from abaco_worker.environment import container_env
 
 
@@ -36,7 +36,8 @@ def test_cgroup_meter_reads_cpu_and_block_io(tmp_path):
     blk = tmp_path / "blkio" / "abaco" / "W1"
     cpu.mkdir(parents=True)
     blk.mkdir(parents=True)
-    meter = CgroupMeter(str(tmp_path), "/abaco/W1")
+    parent, meter = cgroup_layout("cgroupfs", 1, "/abaco", "W1", str(tmp_path))
+    assert parent == "/abaco/W1"
     (cpu / "cpuacct.usage").write_text("1000\n")
     (blk / "blkio.throttle.io_service_bytes_recursive").write_text("8:0 Read 10\n8:0 Write 5\n8:0 Total 15\nTotal 15\n")
     before = meter.read()
@@ -47,3 +48,21 @@ def test_cgroup_meter_reads_cpu_and_block_io(tmp_path):
 
 def test_cgroup_meter_without_cgroups_reads_zero(tmp_path):
     assert CgroupMeter(str(tmp_path), "/abaco/none").read() == Usage(0, 0)
+
+
+def test_cgroup_v2_under_the_systemd_driver(tmp_path):
+    parent, meter = cgroup_layout("systemd", 2, "/abaco", "W1", str(tmp_path))
+    assert parent == "abaco-W1.slice"
+    d = tmp_path / "abaco.slice" / "abaco-W1.slice"
+    d.mkdir(parents=True)
+    (d / "cpu.stat").write_text("usage_usec 10\nuser_usec 6\nsystem_usec 4\n")
+    (d / "io.stat").write_text("8:0 rbytes=100 wbytes=20 rios=1 wios=1 dbytes=0 dios=0\n")
+    before = meter.read()
+    (d / "cpu.stat").write_text("usage_usec 25\nuser_usec 6\nsystem_usec 4\n")
+    (d / "io.stat").write_text("8:0 rbytes=150 wbytes=20 rios=2 wios=1 dbytes=0 dios=0\n8:16 rbytes=5 wbytes=5\n")
+    assert meter.read() - before == Usage(cpu_ns=15_000, io_bytes=60)
+
+
+def test_cgroup_v2_under_cgroupfs(tmp_path):
+    parent, meter = cgroup_layout("cgroupfs", 2, "/abaco", "W1", str(tmp_path))
+    assert parent == "/abaco/W1" and meter.rel == "abaco/W1" and meter.version == 2
