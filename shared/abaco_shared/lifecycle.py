@@ -15,7 +15,6 @@ from .models import Actor, Execution, Worker, utcnow
 __all__ = [
     "request_worker",
     "ensure_one_worker",
-    "live_workers",
     "set_worker_status",
     "stop_workers",
     "remove_actor_channels",
@@ -45,10 +44,6 @@ def set_worker_status(worker_dbid: str, status: WorkerStatus, message: str = "",
     if message:
         updates["set__status_message"] = message
     return bool(Worker.objects(**query).update_one(set__status=status.value, **updates))
-
-
-def live_workers(actor_dbid: str) -> list[Worker]:
-    return list(Worker.objects(actor_dbid=actor_dbid, status__in=[s.value for s in WorkerStatus.pending()]))
 
 
 def request_worker(actor: Actor, broker: Broker, stop_existing: bool = False) -> Worker:
