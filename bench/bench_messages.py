@@ -28,52 +28,60 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def bare_docker_run(image: str, n: int, network: str) -> list[float]:
-    out = []
-    for _ in range(n):
+def bare_docker_run(image: str, network: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(["docker", "run", "--rm", f"--network={network}", "-e", "MSG=bench", image],
+                   check=True, capture_output=True)
+    return (time.perf_counter() - t0) * 1000
+
+
+class AbacoRoundTrip:
+    """One actor; each call POSTs a message and polls until its execution is COMPLETE."""
+
+    def __init__(self, base: str, token: str, image: str) -> None:
+        self.base = base
+        self.s = requests.Session()
+        self.s.headers["Authorization"] = f"Bearer {token}"
+        actor = self.s.post(f"{base}/actors", json={"image": image, "name": "bench"}, timeout=30).json()["result"]
+        self.aid = actor["id"]
+
+    def __call__(self) -> float:
         t0 = time.perf_counter()
-        subprocess.run(["docker", "run", "--rm", f"--network={network}", "-e", "MSG=bench", image],
-                       check=True, capture_output=True)
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
+        r = self.s.post(f"{self.base}/actors/{self.aid}/messages", data={"message": "bench"}, timeout=30)
+        eid = r.json()["result"]["execution_id"]
+        while True:
+            ex = self.s.get(f"{self.base}/actors/{self.aid}/executions/{eid}", timeout=30).json()["result"]
+            if ex["status"] in ("COMPLETE", "ERROR"):
+                assert ex["exit_code"] == 0, ex
+                return (time.perf_counter() - t0) * 1000
+            time.sleep(0.005)
 
+    def summary(self) -> dict:
+        return self.s.get(f"{self.base}/actors/{self.aid}/executions", timeout=30).json()["result"]
 
-def abaco_round_trips(base: str, token: str, image: str, n: int) -> tuple[list[float], dict]:
-    s = requests.Session()
-    s.headers["Authorization"] = f"Bearer {token}"
-    actor = s.post(f"{base}/actors", json={"image": image, "name": "bench"}, timeout=30).json()["result"]
-    aid = actor["id"]
-    try:
-        def run_one() -> float:
-            t0 = time.perf_counter()
-            r = s.post(f"{base}/actors/{aid}/messages", data={"message": "bench"}, timeout=30)
-            eid = r.json()["result"]["execution_id"]
-            while True:
-                ex = s.get(f"{base}/actors/{aid}/executions/{eid}", timeout=30).json()["result"]
-                if ex["status"] in ("COMPLETE", "ERROR"):
-                    assert ex["exit_code"] == 0, ex
-                    return (time.perf_counter() - t0) * 1000
-                time.sleep(0.005)
-
-        run_one()  # cold start: worker spawn, not measured
-        samples = [run_one() for _ in range(n)]
-        last = s.get(f"{base}/actors/{aid}/executions", timeout=30).json()["result"]
-        return samples, last
-    finally:
-        s.delete(f"{base}/actors/{aid}", timeout=60)
+    def close(self) -> None:
+        self.s.delete(f"{self.base}/actors/{self.aid}", timeout=60)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("-n", type=int, default=30, help="messages / docker runs per side")
+    parser.add_argument("-n", type=int, default=50, help="messages / docker runs per side")
     parser.add_argument("--image", default="abaco/echo:latest")
     parser.add_argument("--url", default=os.environ.get("ABACO_URL", "http://127.0.0.1:8000"))
     args = parser.parse_args()
     cfg = load_config(env={**os.environ, "ABACO_HOME": str(ROOT)})
     token = Authenticator.from_file(cfg.auth).mint("bench", "bench", [Role.USER])
 
-    floor = bare_docker_run(args.image, args.n, cfg.worker.network)
-    abaco, summary = abaco_round_trips(args.url, token, args.image, args.n)
+    trip = AbacoRoundTrip(args.url, token, args.image)
+    try:
+        trip()  # cold start (the worker is spawned): not measured
+        floor, abaco = [], []
+        for _ in range(args.n):  # interleaved, so drift in the machine's load hits both sides alike
+            floor.append(bare_docker_run(args.image, cfg.worker.network))
+            abaco.append(trip())
+        summary = trip.summary()
+    finally:
+        trip.close()
     f50, f95 = pct(floor, 50), pct(floor, 95)
     a50, a95 = pct(abaco, 50), pct(abaco, 95)
     print(f"image {args.image}, n={args.n}, network={cfg.worker.network}")
