@@ -87,6 +87,10 @@ class SpawnerWorkerChannel:
     def send_ready(self) -> None:
         self.broker.publish(self.queue, SpawnerReady().to_dict(), persistent=False)
 
+    def send_cancel(self) -> None:
+        """The worker was stopped while it started: it should exit instead of serving."""
+        self.broker.publish(self.queue, SpawnerReady(status="CANCELLED").to_dict(), persistent=False)
+
     def wait_ready(self, timeout: float) -> SpawnerReady:
         try:
             return SpawnerReady.from_dict(self.broker.get(self.queue, timeout))

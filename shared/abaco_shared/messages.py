@@ -104,7 +104,7 @@ class WorkerCommand(WireMessage):
 
 @dataclass
 class SpawnerReady(WireMessage):
-    """Spawner-worker channel: the one-shot start barrier."""
+    """Spawner-worker channel: the one-shot start barrier (``READY``, or ``CANCELLED``)."""
 
     kind: ClassVar[str] = "spawner ready"
     status: str = "READY"

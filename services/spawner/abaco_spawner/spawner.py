@@ -91,8 +91,9 @@ class Spawner:
             location=self.cfg.worker.docker_url,
             last_health_check_time=utcnow(),
         )
-        if not recorded:  # stopped while starting: without READY the worker exits on its own
-            log.info("worker record changed while starting; it will not be released", extra=extra)
+        if not recorded:  # stopped (or its actor deleted) while starting
+            log.info("worker record changed while starting; cancelling it", extra=extra)
+            SpawnerWorkerChannel(self.ctx.broker, cmd.worker_id).send_cancel()
             return
         SpawnerWorkerChannel(self.ctx.broker, cmd.worker_id).send_ready()
         log.info("worker started", extra={**extra, "pid": pid})

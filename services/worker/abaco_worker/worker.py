@@ -69,13 +69,17 @@ class ActorWorker:
         """Wait for the spawner's READY, then serve the mailbox until stopped."""
         self.stop = stop
         try:
-            SpawnerWorkerChannel(self.ctx.broker, self.worker_id).wait_ready(
+            barrier = SpawnerWorkerChannel(self.ctx.broker, self.worker_id).wait_ready(
                 self.ctx.cfg.spawner.worker_ready_timeout
             )
         except ChannelTimeout:
             log.error("no READY from the spawner; exiting", extra=self.log_extra)
             self._cleanup()
             return 1
+        if barrier.status != "READY":
+            self.state.stop_command = "cancelled"
+            self._cleanup()
+            return 0
         worker = Worker.objects(db_id=self.db_id).first()
         actor = Actor.objects(db_id=self.actor_dbid).first()
         if worker is None or actor is None:
