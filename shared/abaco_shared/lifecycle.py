@@ -82,7 +82,7 @@ def ensure_one_worker(actor: Actor, broker: Broker) -> Worker | None:
     An atomic claim on the actor record (``last_update_time`` is not touched) keeps concurrent
     callers from requesting more than one worker for the same gap.
     """
-    if actor.status == ActorStatus.SHUTTING_DOWN.value:
+    if actor.status in (ActorStatus.SHUTTING_DOWN.value, ActorStatus.ERROR.value):
         return None
     if Worker.objects(
         actor_dbid=actor.db_id, status__in=[s.value for s in WorkerStatus.pending()]

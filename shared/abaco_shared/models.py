@@ -101,7 +101,10 @@ class Worker(Document):
 
 
 class Execution(Document):
-    meta = {"collection": "executions", "indexes": [("actor_dbid", "-message_received_time"), "tenant"]}
+    meta = {
+        "collection": "executions",
+        "indexes": [("actor_dbid", "-message_received_time"), "tenant", "status"],
+    }
 
     db_id = StringField(primary_key=True)
     execution_id = StringField(required=True)

@@ -77,3 +77,22 @@ def test_sigkill_of_a_worker_mid_execution_loses_nothing(client, actors):
         time.sleep(0.5)
     workers = client.ok("GET", f"/actors/{actor['id']}/workers")
     assert [w["id"] for w in workers] != [worker["id"]]
+
+
+def test_sigterm_lets_the_execution_finish_and_queued_work_resumes(client, actors):
+    actor = actors("abaco/sleep:latest", default_environment={"SLEEP_SECONDS": "2"})
+    client.wait_execution(actor["id"], client.send(actor["id"], "warm"))
+    (worker,) = client.ok("GET", f"/actors/{actor['id']}/workers")
+    running = client.send(actor["id"], "running")
+    queued = client.send(actor["id"], "queued")
+    deadline = time.monotonic() + 30
+    while client.ok("GET", f"/actors/{actor['id']}/executions/{running}")["status"] != "RUNNING":
+        assert time.monotonic() < deadline, "the execution never started"
+        time.sleep(0.05)
+    os.kill(worker["pid"], 15)
+    first = client.wait_execution(actor["id"], running, timeout=60)
+    assert first["exit_code"] == 0 and first["outcome"] == "SUCCESS" and first["worker_id"] == worker["id"]
+    assert first["attempts"] == 1, "a graceful stop finishes the running execution"
+    second = client.wait_execution(actor["id"], queued, timeout=90)
+    assert second["exit_code"] == 0 and second["worker_id"] != worker["id"]
+    assert "slept: queued" in client.logs(actor["id"], queued)

@@ -2,7 +2,7 @@
 
 Nothing accepted may be lost: when a worker process dies, RabbitMQ hands its unacked message back
 to the mailbox; the reaper removes the dead worker's record and its container and, if the actor
-is left with pending messages and no worker, requests a new one, which runs the message again.
+has unfinished executions and no worker, requests a new one, which runs the message again.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from abaco_shared.channels import MailboxChannel, WorkerChannel
+from abaco_shared.channels import WorkerChannel
 from abaco_shared.containers import DockerApi
 from abaco_shared.context import Context
-from abaco_shared.enums import WorkerStatus
+from abaco_shared.enums import ExecutionStatus, WorkerStatus
 from abaco_shared.errors import AbacoError
 from abaco_shared.lifecycle import ensure_one_worker
-from abaco_shared.models import Actor, Worker, utcnow
+from abaco_shared.models import Actor, Execution, Worker, utcnow
 from abaco_shared.runtime import pid_alive
 
 __all__ = ["HealthChecker"]
@@ -34,17 +34,14 @@ class HealthChecker:
         self.docker = docker
         self.host_id = ctx.cfg.spawner.host_id
         self.cfg = ctx.cfg.health
-        self._pending: set[str] = set()  # actors that lost a worker and may need a new one
 
     def reap(self) -> dict[str, int]:
         """Remove dead and stuck workers and orphan containers; restart work left behind."""
-        touched: set[str] = set()
         dead = 0
         for worker in Worker.objects(host_id=self.host_id, status__in=LIVE, pid__ne=None):
             if not pid_alive(worker.pid):
                 if Worker.objects(db_id=worker.db_id, pid=worker.pid).delete():
                     dead += 1
-                    touched.add(worker.actor_dbid)
                     log.warning("reaped a worker whose process is gone",
                                 extra={"worker_id": worker.worker_id, "actor_id": worker.actor_dbid,
                                        "pid": worker.pid})
@@ -53,17 +50,10 @@ class HealthChecker:
         for worker in Worker.objects(status__in=STARTING, create_time__lt=cutoff):
             if Worker.objects(db_id=worker.db_id, status=worker.status).delete():
                 stuck += 1
-                touched.add(worker.actor_dbid)
                 log.warning("reaped a worker stuck in %s", worker.status,
                             extra={"worker_id": worker.worker_id, "actor_id": worker.actor_dbid})
         orphans = self._remove_orphan_containers()
-        self._pending |= touched
-        restarted = 0
-        for actor_dbid in list(self._pending):
-            resolved, requested = self._restart_if_needed(actor_dbid)
-            restarted += requested
-            if resolved:
-                self._pending.discard(actor_dbid)
+        restarted = self._resume_pending_work()
         if dead or stuck or orphans or restarted:
             log.info("reap pass", extra={"dead": dead, "stuck": stuck, "orphans": orphans, "restarted": restarted})
         return {"dead": dead, "stuck": stuck, "orphans": orphans, "restarted": restarted}
@@ -84,20 +74,27 @@ class HealthChecker:
                 removed += 1
         return removed
 
-    def _restart_if_needed(self, actor_dbid: str) -> tuple[bool, bool]:
-        """(resolved, requested): resolved once the actor has a worker or nothing is waiting."""
-        actor = Actor.objects(db_id=actor_dbid).first()
-        if actor is None:
-            return True, False
-        try:
-            if MailboxChannel(self.ctx.broker, actor_dbid).length() == 0:
-                return True, False
-            requested = ensure_one_worker(actor, self.ctx.broker) is not None
-        except AbacoError as exc:
-            log.warning("could not restart work for %s: %s", actor_dbid, exc)
-            return False, False
-        has_worker = Worker.objects(actor_dbid=actor_dbid, status__in=STARTING + LIVE).first() is not None
-        return has_worker, requested
+    def _resume_pending_work(self) -> int:
+        """Request a worker for every actor that has unfinished executions but no worker.
+
+        This covers a worker that died mid-execution (its message went back to the mailbox), one
+        that exited on its own, and a restart of the whole platform with messages still queued.
+        """
+        requested = 0
+        waiting = Execution.objects(status__in=[ExecutionStatus.SUBMITTED.value, ExecutionStatus.RUNNING.value])
+        for actor_dbid in waiting.distinct("actor_dbid"):
+            if Worker.objects(actor_dbid=actor_dbid, status__in=STARTING + LIVE).first() is not None:
+                continue
+            actor = Actor.objects(db_id=actor_dbid).first()
+            if actor is None:
+                continue
+            try:
+                if ensure_one_worker(actor, self.ctx.broker) is not None:
+                    requested += 1
+                    log.info("requested a worker for waiting messages", extra={"actor_id": actor_dbid})
+            except AbacoError as exc:
+                log.warning("could not request a worker for %s: %s", actor_dbid, exc)
+        return requested
 
     def ping(self) -> int:
         """Ask every live worker of this host for a status beat (it updates last_health_check_time)."""

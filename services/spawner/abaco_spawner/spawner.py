@@ -17,7 +17,7 @@ from abaco_shared.containers import DockerApi
 from abaco_shared.context import Context
 from abaco_shared.enums import ActorStatus, WorkerStatus
 from abaco_shared.errors import AbacoError, DockerError
-from abaco_shared.lifecycle import set_worker_status, stop_workers
+from abaco_shared.lifecycle import cancel_pending_executions, set_worker_status, stop_workers
 from abaco_shared.messages import SpawnCommand
 from abaco_shared.models import Actor, Worker, utcnow
 
@@ -115,5 +115,6 @@ class Spawner:
                 set__status=ActorStatus.ERROR.value, set__status_message=reason
             )
             Worker.objects(db_id=worker_dbid).delete()
+            cancel_pending_executions(actor.db_id, reason)
             log.error("image unavailable: %s", exc, extra={"actor_id": actor.db_id})
             return False
