@@ -107,6 +107,7 @@ class HealthConfig:
     interval: int = 30  # seconds between status pings to live workers
     reap_interval: int = 5  # seconds between checks for dead workers and orphan containers
     startup_timeout: int = 120  # a worker not READY this long after its request is reaped
+    lost_after: int = 300  # an unclaimed execution this old, with an empty mailbox, lost its message
 
 
 @dataclass(frozen=True)

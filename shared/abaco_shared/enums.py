@@ -64,6 +64,7 @@ class ExecutionOutcome(enum.StrEnum):
     TIMED_OUT = "TIMED_OUT"
     FORCE_QUIT = "FORCE_QUIT"
     NOT_STARTED = "NOT_STARTED"  # the container could not be created or started
+    LOST = "LOST"  # its message never reached the mailbox (revived if the message turns up)
 
 
 class Permission(enum.IntEnum):

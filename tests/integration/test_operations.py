@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import time
 from pathlib import Path
+
+from abaco_shared.broker import Broker
+from abaco_shared.channels import MailboxChannel
+from abaco_shared.config import load_config
+from abaco_shared.ids import new_id
+from abaco_shared.messages import MailboxMessage
+from abaco_shared.models import Execution, utcnow
+from abaco_shared.store import connect_mongo, disconnect_mongo
 
 from .conftest import supervisorctl
 
@@ -96,3 +105,33 @@ def test_sigterm_lets_the_execution_finish_and_queued_work_resumes(client, actor
     second = client.wait_execution(actor["id"], queued, timeout=90)
     assert second["exit_code"] == 0 and second["worker_id"] != worker["id"]
     assert "slept: queued" in client.logs(actor["id"], queued)
+
+
+def test_an_execution_whose_message_never_arrived_ends_and_revives_if_it_does(client, actors):
+    """A crash between recording an execution and queueing its message must not leave it SUBMITTED."""
+    actor = actors("abaco/echo:latest")
+    client.wait_execution(actor["id"], client.send(actor["id"], "warm"))
+    cfg = load_config(env={})
+    connect_mongo(cfg.mongo)
+    try:
+        aid = actor["id"]
+        tenant = client.ok("GET", f"/actors/{aid}/workers")[0]["tenant"]
+        dbid = f"{tenant}_{aid}"
+        eid = new_id()
+        Execution(db_id=f"{dbid}_{eid}", execution_id=eid, actor_dbid=dbid, tenant=tenant,
+                  executor="alice", message="late", content_type="str",
+                  message_received_time=utcnow() - dt.timedelta(hours=1)).save()
+        deadline = time.monotonic() + 30
+        while (ex := client.ok("GET", f"/actors/{actor['id']}/executions/{eid}"))["status"] == "SUBMITTED":
+            assert time.monotonic() < deadline, "health never ended the orphan execution"
+            time.sleep(0.2)
+        assert ex["status"] == "ERROR" and ex["outcome"] == "LOST"
+        broker = Broker(cfg.rabbit.url)
+        MailboxChannel(broker, dbid).put(MailboxMessage(execution_id=eid, content_type="str", message="late",
+                                                        env={"_abaco_execution_id": eid}))
+        broker.close()
+        revived = client.wait_execution(actor["id"], eid)
+        assert revived["status"] == "COMPLETE" and revived["outcome"] == "SUCCESS"
+        assert "message: late" in client.logs(actor["id"], eid)
+    finally:
+        disconnect_mongo()

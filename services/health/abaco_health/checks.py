@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from abaco_shared.channels import WorkerChannel
+from abaco_shared.channels import MailboxChannel, WorkerChannel
 from abaco_shared.containers import DockerApi
 from abaco_shared.context import Context
-from abaco_shared.enums import ExecutionStatus, WorkerStatus
+from abaco_shared.enums import ExecutionOutcome, ExecutionStatus, WorkerStatus
 from abaco_shared.errors import AbacoError
 from abaco_shared.lifecycle import ensure_one_worker
 from abaco_shared.models import Actor, Execution, Worker, utcnow
@@ -53,10 +53,12 @@ class HealthChecker:
                 log.warning("reaped a worker stuck in %s", worker.status,
                             extra={"worker_id": worker.worker_id, "actor_id": worker.actor_dbid})
         orphans = self._remove_orphan_containers()
+        lost = self._end_lost_executions()
         restarted = self._resume_pending_work()
-        if dead or stuck or orphans or restarted:
-            log.info("reap pass", extra={"dead": dead, "stuck": stuck, "orphans": orphans, "restarted": restarted})
-        return {"dead": dead, "stuck": stuck, "orphans": orphans, "restarted": restarted}
+        counts = {"dead": dead, "stuck": stuck, "orphans": orphans, "lost": lost, "restarted": restarted}
+        if any(counts.values()):
+            log.info("reap pass", extra=counts)
+        return counts
 
     def _remove_orphan_containers(self) -> int:
         """Actor containers whose worker is gone (its process died while the container ran)."""
@@ -73,6 +75,40 @@ class HealthChecker:
                 self.docker.remove(c["Id"])
                 removed += 1
         return removed
+
+    def _end_lost_executions(self) -> int:
+        """End executions whose message never reached the mailbox (a crash between the record
+        and the publish): never claimed by a worker, old, and their actor's mailbox is empty.
+
+        Safe against a race with delivery: a worker that then claims one revives it (LOST is
+        claimable), so a message that does exist still runs.
+        """
+        cutoff = utcnow() - dt.timedelta(seconds=self.cfg.lost_after)
+        old = Execution.objects(
+            status=ExecutionStatus.SUBMITTED.value, worker_id="", message_received_time__lt=cutoff
+        )
+        ended = 0
+        for actor_dbid in old.distinct("actor_dbid"):
+            try:
+                if MailboxChannel(self.ctx.broker, actor_dbid).length() > 0:
+                    continue
+            except AbacoError as exc:
+                log.warning("cannot read the mailbox of %s: %s", actor_dbid, exc)
+                continue
+            ended += Execution.objects(
+                actor_dbid=actor_dbid,
+                status=ExecutionStatus.SUBMITTED.value,
+                worker_id="",
+                message_received_time__lt=cutoff,
+            ).update(
+                set__status=ExecutionStatus.ERROR.value,
+                set__outcome=ExecutionOutcome.LOST.value,
+                set__status_message="Its message never reached the actor's mailbox.",
+                set__finish_time=utcnow(),
+            )
+        if ended:
+            log.warning("ended executions whose message was lost", extra={"count": ended})
+        return ended
 
     def _resume_pending_work(self) -> int:
         """Request a worker for every actor that has unfinished executions but no worker.

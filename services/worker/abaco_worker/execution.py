@@ -6,6 +6,8 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
+from mongoengine.queryset.visitor import Q
+
 from abaco_shared.containers import ContainerResult, ContainerSpec, DockerApi
 from abaco_shared.context import Context
 from abaco_shared.enums import ExecutionOutcome, ExecutionStatus, WorkerStatus
@@ -50,8 +52,14 @@ class ExecutionRunner:
         """Run one message. True when its execution is terminal (ack); False to retry it later."""
         ex_dbid = f"{actor.db_id}_{msg.execution_id}"
         extra = {"actor_id": actor.db_id, "worker_id": self.worker_id, "execution_id": msg.execution_id}
-        claimed = Execution.objects(db_id=ex_dbid, status__nin=TERMINAL).update_one(
-            set__worker_id=self.worker_id, inc__attempts=1
+        # an execution health gave up on as LOST is revived: its message did turn up
+        claimable = Q(status__nin=TERMINAL) | Q(outcome=ExecutionOutcome.LOST.value)
+        claimed = Execution.objects(Q(db_id=ex_dbid) & claimable).update_one(
+            set__worker_id=self.worker_id,
+            inc__attempts=1,
+            set__status=ExecutionStatus.SUBMITTED.value,
+            unset__outcome=True,
+            set__status_message="",
         )
         if not claimed:
             log.info("execution already terminal or unknown: acking its message", extra=extra)
