@@ -1,12 +1,18 @@
-"""``abaco-admin``: operator commands. ``abaco-admin token --user U --tenant T --role R``."""
+"""``abaco-admin``: operator commands.
+
+    abaco-admin token --user U --tenant T --role R   print a bearer token
+    abaco-admin config                               print the effective configuration (secrets hidden)
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 
 from .auth import Authenticator
-from .config import load_config
+from .config import Config, load_config
 from .enums import Role
 from .errors import AbacoError
 
@@ -21,9 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     tok.add_argument("--tenant", default=None, help="tenant id (default: general.default_tenant)")
     tok.add_argument("--role", action="append", choices=[r.value for r in Role], help="repeatable; default user")
     tok.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
+    sub.add_parser("config", help="print the effective configuration as TOML (secrets hidden)")
     args = parser.parse_args(argv)
     try:
         cfg = load_config()
+        if args.command == "config":
+            print(config_toml(cfg), end="")
+            return 0
         auth = Authenticator.from_file(cfg.auth)
         roles = [Role(r) for r in (args.role or ["user"])]
         print(auth.mint(args.user, args.tenant or cfg.general.default_tenant, roles, ttl=args.ttl))
@@ -31,3 +41,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"abaco-admin: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def config_toml(cfg: Config) -> str:
+    """The effective configuration as TOML; fields kept out of repr (credentials) are hidden."""
+    out = []
+    for section in dataclasses.fields(cfg):
+        out.append(f"[{section.name}]")
+        values = getattr(cfg, section.name)
+        for f in dataclasses.fields(values):
+            value = getattr(values, f.name)
+            shown = "<hidden>" if not f.repr else value
+            out.append(f"{f.name} = {json.dumps(list(shown) if isinstance(shown, tuple) else shown)}")
+        out.append("")
+    return "\n".join(out)

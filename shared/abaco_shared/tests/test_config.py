@@ -55,3 +55,18 @@ def test_secrets_hidden_from_repr():
     cfg = load_config(env={"ABACO__RABBIT__URL": "amqp://u:s3cret@localhost//"})
     assert "s3cret" not in repr(cfg)
     assert cfg.rabbit.url.startswith("amqp://u:s3cret")
+
+
+def test_printed_config_is_toml_without_secrets(tmp_path):
+    import tomllib
+
+    from abaco_shared.admin_cli import config_toml
+
+    cfg = load_config(env={"ABACO_HOME": str(tmp_path), "ABACO__REDIS__URL": "redis://:pw123@host/0"})
+    text = config_toml(cfg)
+    assert "pw123" not in text
+    parsed = tomllib.loads(text)
+    assert parsed["spawner"]["host_queues"] == ["default"]
+    path = tmp_path / "again.toml"
+    path.write_text(text)
+    assert load_config(str(path), env={}).http == cfg.http
