@@ -45,6 +45,7 @@ class HttpConfig:
     # a string or JSON message travels in the container's MSG variable, and Linux caps one
     # environment string at 128 KiB; larger payloads are for binary messages
     max_message_length: int = 120_000
+    sync_timeout: int = 120  # seconds a ?_abaco_synchronous=true call waits (below nginx's 300 s)
     show_traceback: bool = False
 
 

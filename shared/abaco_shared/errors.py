@@ -11,6 +11,7 @@ __all__ = [
     "MethodNotAllowed",
     "Conflict",
     "PayloadTooLarge",
+    "WaitTimeout",
     "ChannelError",
     "ChannelTimeout",
     "DockerError",
@@ -84,6 +85,13 @@ class PayloadTooLarge(AbacoError):
 
     http_status = 413
     code = "too_large"
+
+
+class WaitTimeout(AbacoError):
+    """The execution did not finish within the wait; it keeps running."""
+
+    http_status = 504
+    code = "timeout"
 
 
 class ChannelError(AbacoError):

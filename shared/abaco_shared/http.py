@@ -96,7 +96,7 @@ class AbacoApp(bottle.Bottle):
         body = {**body, "version": self.cfg.general.version}
         response.status = status
         response.content_type = "application/json"
-        return json.dumps(body, default=_default)
+        return json.dumps(body, default=_default) + "\n"
 
     def render_error(self, message: str, status: int) -> str:
         return self.render({"status": "error", "message": message, "result": None}, status)

@@ -113,3 +113,15 @@ def test_json_body_with_a_message_field_is_a_string_message(client, actors):
     ex = client.wait_execution(actor["id"], resp["execution_id"])
     assert ex["content_type"] == "str"
     assert "message: as text" in client.logs(actor["id"], ex["id"])
+
+
+def test_synchronous_message_returns_the_logs_once_complete(client, actors):
+    actor = actors("abaco/echo:latest")
+    resp = client.call("POST", f"/actors/{actor['id']}/messages", data={"message": "sync hello"},
+                       params={"_abaco_synchronous": "true"})
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["Content-Type"] == "application/octet-stream"
+    assert "message: sync hello" in resp.text
+    execution_id = resp.headers["X-Abaco-Execution-Id"]
+    ex = client.ok("GET", f"/actors/{actor['id']}/executions/{execution_id}")
+    assert ex["status"] == "COMPLETE" and ex["params"] == {"_abaco_synchronous": "true"}

@@ -5,19 +5,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bottle import request
+from bottle import HTTPResponse, request
 
 from abaco_shared.channels import MailboxChannel
 from abaco_shared.context import Context
 from abaco_shared.enums import ActorStatus, ExecutionOutcome, ExecutionStatus, Permission
-from abaco_shared.errors import AbacoError, ChannelError, Conflict
+from abaco_shared.errors import AbacoError, ChannelError, Conflict, WaitTimeout
 from abaco_shared.http import AbacoApp, ok, principal
 from abaco_shared.ids import new_id
 from abaco_shared.lifecycle import cancel_pending_executions, ensure_one_worker
 from abaco_shared.lookup import get_actor
 from abaco_shared.messages import MailboxMessage
-from abaco_shared.models import Execution, utcnow
+from abaco_shared.models import Execution, Log, utcnow
 from abaco_shared.views import links
+from abaco_shared.waiters import wait_done
 
 from .body import read_message
 
@@ -81,6 +82,8 @@ def make_app(ctx: Context) -> AbacoApp:
             ensure_one_worker(actor, ctx.broker)
         except AbacoError as exc:  # the message is queued: health restarts work for waiting mailboxes
             log.error("could not request a worker: %s", exc, extra={"actor_id": actor.db_id})
+        if _truthy(request.query.get("_abaco_synchronous")):
+            return _synchronous_result(actor.db_id, execution_id)
         return ok(
             {
                 "execution_id": execution_id,
@@ -93,6 +96,21 @@ def make_app(ctx: Context) -> AbacoApp:
                 ),
             },
             "The request was successful",
+        )
+
+    def _synchronous_result(actor_dbid: str, execution_id: str) -> HTTPResponse:
+        """Wait for the execution and answer with its logs as the raw body (reference 1.5)."""
+        ex_dbid = f"{actor_dbid}_{execution_id}"
+        timeout = ctx.cfg.http.sync_timeout
+        if not wait_done(ctx.redis, ctx.cfg.redis.key_prefix, ex_dbid, timeout):
+            raise WaitTimeout(
+                f"Execution {execution_id} did not finish within {timeout} s; it keeps running: "
+                f"GET /actors/{actor_dbid.split('_', 1)[1]}/executions/{execution_id} for its status."
+            )
+        record = Log.objects(db_id=ex_dbid).first()
+        body = (record.logs if record else "").encode()
+        return HTTPResponse(
+            body, status=200, headers={"Content-Type": "application/octet-stream", "X-Abaco-Execution-Id": execution_id}
         )
 
     @app.get("/actors/<actor_id>/messages")
@@ -110,3 +128,7 @@ def make_app(ctx: Context) -> AbacoApp:
         return ok({"msg": "Actor mailbox purged.", "_links": purged_links})
 
     return app
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "1", "yes")

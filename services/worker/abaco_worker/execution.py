@@ -15,6 +15,7 @@ from abaco_shared.errors import DockerError
 from abaco_shared.lifecycle import set_worker_status
 from abaco_shared.messages import MailboxMessage
 from abaco_shared.models import Actor, Execution, Log, utcnow
+from abaco_shared.waiters import notify_done
 
 from .cgroups import CgroupMeter
 from .environment import container_env
@@ -117,6 +118,7 @@ class ExecutionRunner:
         except BaseException:
             self.remove_finished()
             raise
+        notify_done(self.ctx.redis, self.ctx.cfg.redis.key_prefix, ex_dbid)
         log.info(
             "execution complete",
             extra={**extra, "exit_code": result.exit_code, "runtime_ms": result.runtime_ms},
@@ -197,6 +199,7 @@ class ExecutionRunner:
             set__status_message=reason,
             set__finish_time=utcnow(),
         )
+        notify_done(self.ctx.redis, self.ctx.cfg.redis.key_prefix, ex_dbid)
 
 
 _FINAL_STATE_KEYS = ("Status", "ExitCode", "OOMKilled", "Error", "StartedAt", "FinishedAt", "Dead", "Running")
