@@ -172,6 +172,7 @@ class Broker:
         """Request/reply: publish with a reply queue and a correlation id, wait for the answer."""
         reply = self.queue(f"reply_{uuid.uuid4().hex}", durable=False, expires=timeout + 60)
         correlation_id = uuid.uuid4().hex
+        self._with_channel(lambda ch: reply.bind(ch).declare())  # before the request: no lost reply
         try:
             self.publish(queue, body, persistent=False, reply_to=reply.name, correlation_id=correlation_id)
             return self.get(reply, timeout)

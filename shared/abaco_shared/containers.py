@@ -131,7 +131,10 @@ class DockerApi:
                 ):
                     timed_out = True
                     self.stop(cid, grace=5)
-                    status = self.api.wait(cid, timeout=60)
+                    try:
+                        status = self.api.wait(cid, timeout=60)
+                    except DOCKER_ERRORS as wait_exc:
+                        raise DockerError(f"container {cid[:12]} did not stop after its time limit") from wait_exc
                 else:
                     raise DockerError(f"lost the container {cid[:12]} while waiting: {exc}") from exc
             except DOCKER_ERRORS as exc:
@@ -170,7 +173,10 @@ class DockerApi:
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
-                close()
+                try:
+                    close()
+                except OSError:
+                    pass
         return b"".join(chunks)
 
     def create(self, spec: ContainerSpec) -> str:

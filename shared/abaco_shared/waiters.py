@@ -7,8 +7,12 @@ The token outlives the push by ``TTL`` seconds, so a caller that starts waiting 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 import redis
+
+from .errors import ChannelError
 
 __all__ = ["notify_done", "wait_done"]
 
@@ -33,12 +37,32 @@ def notify_done(client: redis.Redis, prefix: str, execution_dbid: str) -> None:
         log.warning("could not signal the end of %s: %s", execution_dbid, exc)
 
 
-def wait_done(client: redis.Redis, prefix: str, execution_dbid: str, timeout: float) -> bool:
-    """Block until the execution is signalled done; False on timeout."""
+def wait_done(
+    client: redis.Redis,
+    prefix: str,
+    execution_dbid: str,
+    timeout: float,
+    is_done: Callable[[], bool] | None = None,
+    slice_seconds: int = 2,
+) -> bool:
+    """Block until the execution is signalled done; False on timeout.
+
+    Waits in short slices (below the client's socket timeout) and between them asks ``is_done``
+    (the record), so an execution ended by a path that sends no signal is noticed too.
+    """
     key = _key(prefix, execution_dbid)
-    # BLPOP takes the token; put it back so that other waiters for the same execution see it too
-    got = client.blpop([key], timeout=max(1, int(timeout)))
-    if got is None:
-        return False
-    notify_done(client, prefix, execution_dbid)
-    return True
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        try:
+            got = client.blpop([key], timeout=max(1, min(slice_seconds, int(remaining))))
+        except redis.RedisError as exc:
+            raise ChannelError(f"cannot wait for execution {execution_dbid}: {exc}") from exc
+        if got is not None:
+            # BLPOP took the token: put it back so that other waiters for this execution see it
+            notify_done(client, prefix, execution_dbid)
+            return True
+        if is_done is not None and is_done():
+            return True

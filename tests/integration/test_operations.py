@@ -130,8 +130,11 @@ def test_an_execution_whose_message_never_arrived_ends_and_revives_if_it_does(cl
         MailboxChannel(broker, dbid).put(MailboxMessage(execution_id=eid, content_type="str", message="late",
                                                         env={"_abaco_execution_id": eid}))
         broker.close()
-        revived = client.wait_execution(actor["id"], eid)
-        assert revived["status"] == "COMPLETE" and revived["outcome"] == "SUCCESS"
+        deadline = time.monotonic() + 60
+        while (revived := client.ok("GET", f"/actors/{aid}/executions/{eid}"))["status"] != "COMPLETE":
+            assert time.monotonic() < deadline, f"the revived execution is still {revived['status']}"
+            time.sleep(0.1)
+        assert revived["outcome"] == "SUCCESS"
         assert "message: late" in client.logs(actor["id"], eid)
     finally:
         disconnect_mongo()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from mongoengine.queryset.visitor import Q
+
 from abaco_shared.channels import MailboxChannel, WorkerChannel
 from abaco_shared.containers import DockerApi
 from abaco_shared.context import Context
@@ -24,6 +26,7 @@ __all__ = ["HealthChecker"]
 log = logging.getLogger(__name__)
 
 STARTING = [s.value for s in WorkerStatus.starting()]
+STOPPING = [WorkerStatus.SHUTDOWN_REQUESTED.value, WorkerStatus.SHUTTING_DOWN.value]
 LIVE = [s.value for s in (WorkerStatus.UPDATING_STORE, WorkerStatus.READY, WorkerStatus.BUSY,
                           WorkerStatus.SHUTDOWN_REQUESTED, WorkerStatus.SHUTTING_DOWN)]
 
@@ -47,7 +50,8 @@ class HealthChecker:
                                        "pid": worker.pid})
         cutoff = utcnow() - dt.timedelta(seconds=self.cfg.startup_timeout)
         stuck = 0
-        for worker in Worker.objects(status__in=STARTING, create_time__lt=cutoff):
+        never_started = Q(status__in=STARTING) | Q(status__in=STOPPING, pid=None)
+        for worker in Worker.objects(never_started & Q(create_time__lt=cutoff)):
             if Worker.objects(db_id=worker.db_id, status=worker.status).delete():
                 stuck += 1
                 log.warning("reaped a worker stuck in %s", worker.status,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bottle import HTTPResponse, request
+from bottle import request, response
 
 from abaco_shared.channels import MailboxChannel
 from abaco_shared.context import Context
@@ -20,7 +20,7 @@ from abaco_shared.models import Execution, Log, utcnow
 from abaco_shared.views import links
 from abaco_shared.waiters import wait_done
 
-from .body import read_message
+from .body import check_rendered_size, read_message
 
 __all__ = ["make_app"]
 
@@ -44,6 +44,7 @@ def make_app(ctx: Context) -> AbacoApp:
         if actor.status == ActorStatus.ERROR.value:
             raise Conflict(f"Actor {actor_id} is in ERROR and cannot run messages: {actor.status_message}")
         message, content_type = read_message(ctx.cfg.http.max_message_length)
+        check_rendered_size(message, content_type, ctx.cfg.http.max_message_length)
         params = {k: request.query.getunicode(k) for k in request.query.keys() if k not in RESERVED_PARAMS}
         execution_id = new_id()
         env = {
@@ -98,20 +99,24 @@ def make_app(ctx: Context) -> AbacoApp:
             "The request was successful",
         )
 
-    def _synchronous_result(actor_dbid: str, execution_id: str) -> HTTPResponse:
+    def _synchronous_result(actor_dbid: str, execution_id: str) -> bytes:
         """Wait for the execution and answer with its logs as the raw body (reference 1.5)."""
         ex_dbid = f"{actor_dbid}_{execution_id}"
         timeout = ctx.cfg.http.sync_timeout
-        if not wait_done(ctx.redis, ctx.cfg.redis.key_prefix, ex_dbid, timeout):
+
+        def is_done() -> bool:
+            ex = Execution.objects(db_id=ex_dbid).only("status").first()
+            return ex is None or ExecutionStatus(ex.status).terminal
+
+        if not wait_done(ctx.redis, ctx.cfg.redis.key_prefix, ex_dbid, timeout, is_done):
             raise WaitTimeout(
                 f"Execution {execution_id} did not finish within {timeout} s; it keeps running: "
                 f"GET /actors/{actor_dbid.split('_', 1)[1]}/executions/{execution_id} for its status."
             )
         record = Log.objects(db_id=ex_dbid).first()
-        body = (record.logs if record else "").encode()
-        return HTTPResponse(
-            body, status=200, headers={"Content-Type": "application/octet-stream", "X-Abaco-Execution-Id": execution_id}
-        )
+        response.content_type = "application/octet-stream"
+        response.set_header("X-Abaco-Execution-Id", execution_id)
+        return (record.logs if record else "").encode()
 
     @app.get("/actors/<actor_id>/messages")
     def count(actor_id: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from bottle import request
 
 from abaco_shared.errors import PayloadTooLarge, ValidationError
 
-__all__ = ["read_message"]
+__all__ = ["read_message", "check_rendered_size"]
 
 TEXT_TYPES = ("text/plain", "")
 
@@ -48,3 +48,17 @@ def read_message(max_length: int) -> tuple[Any, str]:
     raise ValidationError(
         f"Unsupported Content-Type {ctype!r}: send text/plain, application/json, or a 'message' form field."
     )
+
+
+def check_rendered_size(message: Any, content_type: str, max_length: int) -> None:
+    """A JSON message reaches the container twice (MSG as a Python repr, and exact JSON); each
+    rendering must fit, since Linux refuses an environment string over 128 KiB."""
+    if content_type != "application/json":
+        return
+    for rendered in (str(message), json.dumps(message)):
+        size = len(rendered.encode())
+        if size > max_length:
+            raise PayloadTooLarge(
+                f"The message renders to {size} bytes in the container's environment; "
+                f"at most {max_length} bytes fit."
+            )

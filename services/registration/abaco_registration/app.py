@@ -99,7 +99,7 @@ def make_app(ctx: Context) -> AbacoApp:
         limit, skip = _page()
         qs = Execution.objects(actor_dbid=actor.db_id)
         totals = _totals(actor.db_id)
-        page = qs.order_by("-message_received_time", "-db_id").skip(skip).limit(limit)
+        page = qs.order_by("-message_received_time", "-db_id").skip(skip).limit(limit) if limit else []
         return ok(
             {
                 "actor_id": actor.actor_id,
@@ -143,8 +143,8 @@ def _page() -> tuple[int, int]:
         skip = int(request.query.get("skip", 0))
     except ValueError:
         raise ValidationError("Invalid limit or skip: expected non-negative integers.") from None
-    if limit < 1 or skip < 0 or limit > 1000:
-        raise ValidationError("Invalid limit or skip: limit must be 1-1000 and skip non-negative.")
+    if limit < 0 or skip < 0 or limit > 1000:
+        raise ValidationError("Invalid limit or skip: limit must be 0-1000 and skip non-negative.")
     return limit, skip
 
 

@@ -79,7 +79,9 @@ class Spawner:
         if not self._ensure_image(actor, worker_dbid, cmd.image):
             return
         if not set_worker_status(worker_dbid, WorkerStatus.CREATING_CONTAINER):
-            log.info("worker record changed during setup; not starting it", extra=extra)
+            # stopped during setup (reference 3.2: its record is deleted, nothing was started)
+            Worker.objects(db_id=worker_dbid, pid=None).delete()
+            log.info("worker stopped during setup; not starting it", extra=extra)
             return
         log_path = self.cfg.data_path / "logs" / "workers.log"
         pid = launch_worker(cmd.worker_id, cmd.actor_id, log_path)

@@ -20,6 +20,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from abaco_shared.errors import ConfigError
+
 __all__ = ["CgroupMeter", "Usage", "cgroup_layout"]
 
 log = logging.getLogger(__name__)
@@ -37,10 +39,11 @@ class Usage:
 class CgroupMeter:
     """Reads the counters of one parent cgroup (``rel`` below ``root``)."""
 
-    def __init__(self, root: str, rel: str, version: int = 1) -> None:
+    def __init__(self, root: str, rel: str, version: int = 1, owned: bool = True) -> None:
         self.root = Path(root)
         self.rel = rel.strip("/")
         self.version = version
+        self.owned = owned  # False under systemd, which owns (and removes) its slices
 
     def read(self) -> Usage:
         if self.version == 2:
@@ -94,6 +97,8 @@ class CgroupMeter:
 
     def remove(self) -> None:
         """Remove the (empty) parent cgroups when the worker exits (cgroupfs driver only)."""
+        if not self.owned:
+            return
         dirs = [self.root / self.rel]
         if self.version == 1:
             try:
@@ -111,9 +116,9 @@ def cgroup_layout(driver: str, version: int, base: str, worker_id: str, root: st
     """The ``--cgroup-parent`` for a worker's containers and the meter that reads it."""
     name = base.strip("/") or "abaco"
     if driver == "systemd":
+        if "-" in name or "/" in name:
+            raise ConfigError(f"worker.cgroup_parent {base!r}: under systemd it must be one word (no '-' or '/')")
         parent = f"{name}-{worker_id}.slice"
-        rel = f"{name}.slice/{parent}"
-    else:
-        parent = f"/{name}/{worker_id}"
-        rel = parent
-    return parent, CgroupMeter(root, rel, version)
+        return parent, CgroupMeter(root, f"{name}.slice/{parent}", version, owned=False)
+    parent = f"/{name}/{worker_id}"
+    return parent, CgroupMeter(root, parent, version)

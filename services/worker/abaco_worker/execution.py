@@ -14,7 +14,8 @@ from abaco_shared.enums import ExecutionOutcome, ExecutionStatus, WorkerStatus
 from abaco_shared.errors import DockerError
 from abaco_shared.lifecycle import set_worker_status
 from abaco_shared.messages import MailboxMessage
-from abaco_shared.models import Actor, Execution, Log, utcnow
+from abaco_shared.models import Actor, Execution, Log, Worker, utcnow
+from abaco_shared.runtime import pid_alive
 from abaco_shared.waiters import notify_done
 
 from .cgroups import CgroupMeter
@@ -53,6 +54,9 @@ class ExecutionRunner:
         """Run one message. True when its execution is terminal (ack); False to retry it later."""
         ex_dbid = f"{actor.db_id}_{msg.execution_id}"
         extra = {"actor_id": actor.db_id, "worker_id": self.worker_id, "execution_id": msg.execution_id}
+        if self._running_elsewhere(ex_dbid):
+            log.info("execution is running on another live worker (duplicate message): later", extra=extra)
+            return False
         # an execution health gave up on as LOST is revived: its message did turn up
         claimable = Q(status__nin=TERMINAL) | Q(outcome=ExecutionOutcome.LOST.value)
         claimed = Execution.objects(Q(db_id=ex_dbid) & claimable).update_one(
@@ -123,6 +127,23 @@ class ExecutionRunner:
             "execution complete",
             extra={**extra, "exit_code": result.exit_code, "runtime_ms": result.runtime_ms},
         )
+        return True
+
+    def _running_elsewhere(self, ex_dbid: str) -> bool:
+        """True when another worker that is still alive is running this execution.
+
+        A duplicate delivery must not run the execution a second time concurrently; a redelivery
+        after its worker died must run it. On this host the worker's pid tells; for a worker on
+        another host its record is trusted until health removes it.
+        """
+        ex = Execution.objects(db_id=ex_dbid).only("status", "worker_id").first()
+        if ex is None or ex.status != ExecutionStatus.RUNNING.value or ex.worker_id in ("", self.worker_id):
+            return False
+        other = Worker.objects(actor_dbid=ex_dbid.rsplit("_", 1)[0], worker_id=ex.worker_id).first()
+        if other is None:
+            return False
+        if other.host_id == self.ctx.cfg.spawner.host_id:
+            return pid_alive(other.pid)
         return True
 
     def remove_finished(self) -> None:

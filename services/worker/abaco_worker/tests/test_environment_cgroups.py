@@ -66,3 +66,17 @@ def test_cgroup_v2_under_the_systemd_driver(tmp_path):
 def test_cgroup_v2_under_cgroupfs(tmp_path):
     parent, meter = cgroup_layout("cgroupfs", 2, "/abaco", "W1", str(tmp_path))
     assert parent == "/abaco/W1" and meter.rel == "abaco/W1" and meter.version == 2
+
+
+def test_systemd_parent_must_be_one_word(tmp_path):
+    import pytest
+
+    from abaco_shared.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        cgroup_layout("systemd", 2, "/my-abaco", "W1", str(tmp_path))
+    _, meter = cgroup_layout("systemd", 2, "/abaco", "W1", str(tmp_path))
+    d = tmp_path / "abaco.slice" / "abaco-W1.slice"
+    d.mkdir(parents=True)
+    meter.remove()
+    assert d.exists(), "systemd owns its slices"
