@@ -94,11 +94,14 @@ class Client:
             result = self.ok("POST", f"/actors/{actor_id}/messages", data={"message": message}, params=params)
         return result["execution_id"]
 
-    def wait_execution(self, actor_id: str, execution_id: str, timeout: float = 60) -> dict:
+    def wait_execution(
+        self, actor_id: str, execution_id: str, timeout: float = 60, statuses: tuple[str, ...] = ("COMPLETE", "ERROR")
+    ) -> dict:
+        """Poll the execution until its status is one of ``statuses`` (by default: terminal)."""
         deadline = time.monotonic() + timeout
         while True:
             ex = self.ok("GET", f"/actors/{actor_id}/executions/{execution_id}")
-            if ex["status"] in ("COMPLETE", "ERROR"):
+            if ex["status"] in statuses:
                 return ex
             assert time.monotonic() < deadline, f"execution {execution_id} still {ex['status']} after {timeout}s"
             time.sleep(0.05)

@@ -69,10 +69,7 @@ def test_sigkill_of_a_worker_mid_execution_loses_nothing(client, actors):
     client.wait_execution(actor["id"], client.send(actor["id"], "warm"))
     (worker,) = client.ok("GET", f"/actors/{actor['id']}/workers")
     execution_id = client.send(actor["id"], "survivor")
-    deadline = time.monotonic() + 30
-    while client.ok("GET", f"/actors/{actor['id']}/executions/{execution_id}")["status"] != "RUNNING":
-        assert time.monotonic() < deadline, "the execution never started"
-        time.sleep(0.05)
+    client.wait_execution(actor["id"], execution_id, timeout=30, statuses=("RUNNING",))
     os.kill(worker["pid"], 9)
     ex = client.wait_execution(actor["id"], execution_id, timeout=90)
     assert ex["status"] == "COMPLETE" and ex["exit_code"] == 0
@@ -94,10 +91,7 @@ def test_sigterm_lets_the_execution_finish_and_queued_work_resumes(client, actor
     (worker,) = client.ok("GET", f"/actors/{actor['id']}/workers")
     running = client.send(actor["id"], "running")
     queued = client.send(actor["id"], "queued")
-    deadline = time.monotonic() + 30
-    while client.ok("GET", f"/actors/{actor['id']}/executions/{running}")["status"] != "RUNNING":
-        assert time.monotonic() < deadline, "the execution never started"
-        time.sleep(0.05)
+    client.wait_execution(actor["id"], running, timeout=30, statuses=("RUNNING",))
     os.kill(worker["pid"], 15)
     first = client.wait_execution(actor["id"], running, timeout=60)
     assert first["exit_code"] == 0 and first["outcome"] == "SUCCESS" and first["worker_id"] == worker["id"]
@@ -130,10 +124,7 @@ def test_an_execution_whose_message_never_arrived_ends_and_revives_if_it_does(cl
         MailboxChannel(broker, dbid).put(MailboxMessage(execution_id=eid, content_type="str", message="late",
                                                         env={"_abaco_execution_id": eid}))
         broker.close()
-        deadline = time.monotonic() + 60
-        while (revived := client.ok("GET", f"/actors/{aid}/executions/{eid}"))["status"] != "COMPLETE":
-            assert time.monotonic() < deadline, f"the revived execution is still {revived['status']}"
-            time.sleep(0.1)
+        revived = client.wait_execution(aid, eid, statuses=("COMPLETE",))
         assert revived["outcome"] == "SUCCESS"
         assert "message: late" in client.logs(actor["id"], eid)
     finally:

@@ -59,17 +59,18 @@ class ExecutionRunner:
             return False
         # an execution health gave up on as LOST is revived: its message did turn up
         claimable = Q(status__nin=TERMINAL) | Q(outcome=ExecutionOutcome.LOST.value)
-        claimed = Execution.objects(Q(db_id=ex_dbid) & claimable).update_one(
+        claimed = Execution.objects(Q(db_id=ex_dbid) & claimable).modify(
+            new=True,
             set__worker_id=self.worker_id,
             inc__attempts=1,
             set__status=ExecutionStatus.SUBMITTED.value,
             unset__outcome=True,
             set__status_message="",
         )
-        if not claimed:
+        if claimed is None:
             log.info("execution already terminal or unknown: acking its message", extra=extra)
             return True
-        attempts = Execution.objects(db_id=ex_dbid).only("attempts").first().attempts
+        attempts = claimed.attempts
         if attempts > self.cfg.max_attempts:
             log.error("giving up on an execution after %s attempts", attempts - 1, extra=extra)
             self._finish_not_started(ex_dbid, f"Gave up after {attempts - 1} attempts to run it.")
