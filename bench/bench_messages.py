@@ -31,8 +31,9 @@ def pct(values: list[float], p: float) -> float:
 
 def bare_docker_run(image: str, network: str) -> float:
     t0 = time.perf_counter()
-    subprocess.run(["docker", "run", "--rm", f"--network={network}", "-e", "MSG=bench", image],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["docker", "run", "--rm", f"--network={network}", "-e", "MSG=bench", image], check=True, capture_output=True
+    )
     return (time.perf_counter() - t0) * 1000
 
 
@@ -49,8 +50,12 @@ class AbacoRoundTrip:
     def sync(self) -> float:
         """POST with ?_abaco_synchronous=true: the answer comes once the execution is COMPLETE."""
         t0 = time.perf_counter()
-        r = self.s.post(f"{self.base}/actors/{self.aid}/messages", data={"message": "bench"},
-                        params={"_abaco_synchronous": "true"}, timeout=60)
+        r = self.s.post(
+            f"{self.base}/actors/{self.aid}/messages",
+            data={"message": "bench"},
+            params={"_abaco_synchronous": "true"},
+            timeout=60,
+        )
         assert r.status_code == 200 and b"message: bench" in r.content, r.text
         return (time.perf_counter() - t0) * 1000
 
@@ -103,12 +108,16 @@ def main() -> int:
     p50, p95 = pct(polled, 50), pct(polled, 95)
     print(f"{'abaco POST -> COMPLETE (sync, warm)':38}{a50:10.1f}{a95:10.1f}{statistics.mean(abaco):10.1f}")
     print(f"{'ratio abaco / floor':38}{a50 / f50:10.2f}{a95 / f95:10.2f}")
-    print(f"{'abaco POST, poll GET (every ' + format(POLL * 1000, '.0f') + ' ms)':38}"
-          f"{p50:10.1f}{p95:10.1f}{statistics.mean(polled):10.1f}")
+    print(
+        f"{'abaco POST, poll GET (every ' + format(POLL * 1000, '.0f') + ' ms)':38}"
+        f"{p50:10.1f}{p95:10.1f}{statistics.mean(polled):10.1f}"
+    )
     print(f"{'ratio polled / floor':38}{p50 / f50:10.2f}{p95 / f95:10.2f}")
     print(f"cold start, register -> first COMPLETE: {cold:.0f} ms (one sample)")
-    print(f"executions recorded: {summary['total_executions']}, total runtime {summary['total_runtime']} ms, "
-          f"total cpu {summary['total_cpu'] / 1e6:.1f} ms")
+    print(
+        f"executions recorded: {summary['total_executions']}, total runtime {summary['total_runtime']} ms, "
+        f"total cpu {summary['total_cpu'] / 1e6:.1f} ms"
+    )
     return 0
 
 

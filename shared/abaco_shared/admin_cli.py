@@ -1,7 +1,7 @@
 """``abaco-admin``: operator commands.
 
-    abaco-admin token --user U --tenant T --role R   print a bearer token
-    abaco-admin config                               print the effective configuration (secrets hidden)
+abaco-admin token --user U --tenant T --role R   print a bearer token
+abaco-admin config                               print the effective configuration (secrets hidden)
 """
 
 from __future__ import annotations

@@ -72,9 +72,7 @@ class Broker:
             self._local.conn = None
 
     # -- queues ------------------------------------------------------------------------------
-    def queue(
-        self, name: str, durable: bool = True, expires: float | None = None, auto_delete: bool = False
-    ) -> Queue:
+    def queue(self, name: str, durable: bool = True, expires: float | None = None, auto_delete: bool = False) -> Queue:
         """A queue on the default exchange, named with this broker's prefix."""
         args = {"x-expires": int(expires * 1000)} if expires else None
         full = self.prefix + name

@@ -125,9 +125,7 @@ class AbacoApp(bottle.Bottle):
                 if request.content_length > max_len:
                     raise PayloadTooLarge(f"The request body exceeds the maximum of {max_len} bytes.")
                 if route.config.get("auth", True):
-                    request.environ[_PRINCIPAL_KEY] = self.authenticator.identify(
-                        request.get_header("Authorization")
-                    )
+                    request.environ[_PRINCIPAL_KEY] = self.authenticator.identify(request.get_header("Authorization"))
                 result = callback(*args, **kwargs)
                 if isinstance(result, dict):
                     return self.render(result)

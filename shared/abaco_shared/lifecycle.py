@@ -84,9 +84,7 @@ def ensure_one_worker(actor: Actor, broker: Broker) -> Worker | None:
     """
     if actor.status in (ActorStatus.SHUTTING_DOWN.value, ActorStatus.ERROR.value):
         return None
-    if Worker.objects(
-        actor_dbid=actor.db_id, status__in=[s.value for s in WorkerStatus.pending()]
-    ).first():
+    if Worker.objects(actor_dbid=actor.db_id, status__in=[s.value for s in WorkerStatus.pending()]).first():
         return None
     claimed = Actor.objects(db_id=actor.db_id, worker_claim__ne=_claim_slot()).update_one(
         set__worker_claim=_claim_slot()

@@ -50,9 +50,7 @@ def actor_view(actor: Actor, api_server: str) -> dict[str, Any]:
         "mounts": actor.mounts,
         "create_time": display_time(actor.create_time),
         "last_update_time": display_time(actor.last_update_time),
-        "_links": links(
-            api_server, actor.owner, self=actor.actor_id, executions=f"{actor.actor_id}/executions"
-        ),
+        "_links": links(api_server, actor.owner, self=actor.actor_id, executions=f"{actor.actor_id}/executions"),
     }
 
 

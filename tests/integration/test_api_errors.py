@@ -111,8 +111,9 @@ def test_delete_actor(client):
 
 def test_oversized_message_is_a_clear_413(client, actors):
     actor = actors("abaco/echo:latest")
-    resp = client.call("POST", f"/actors/{actor['id']}/messages", data=b"x" * 200_000,
-                       headers={"Content-Type": "text/plain"})
+    resp = client.call(
+        "POST", f"/actors/{actor['id']}/messages", data=b"x" * 200_000, headers={"Content-Type": "text/plain"}
+    )
     body = _json_error(resp, 413)
     assert "at most" in body["message"]
     assert client.ok("GET", f"/actors/{actor['id']}/messages")["messages"] == 0

@@ -79,7 +79,9 @@ def test_containers_are_removed_after_execution(client, actors):
     assert len(workers) == 1
     out = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label=abaco.worker={workers[0]['id']}"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert out.strip() == ""
 
@@ -117,8 +119,9 @@ def test_json_body_with_a_message_field_is_a_string_message(client, actors):
 
 def test_synchronous_message_returns_the_logs_once_complete(client, actors):
     actor = actors("abaco/echo:latest")
-    resp = client.call("POST", f"/actors/{actor['id']}/messages", data={"message": "sync hello"},
-                       params={"_abaco_synchronous": "true"})
+    resp = client.call(
+        "POST", f"/actors/{actor['id']}/messages", data={"message": "sync hello"}, params={"_abaco_synchronous": "true"}
+    )
     assert resp.status_code == 200, resp.text
     assert resp.headers["Content-Type"] == "application/octet-stream"
     assert "message: sync hello" in resp.text

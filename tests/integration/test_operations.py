@@ -28,8 +28,18 @@ def _process_state(pid: int) -> str | None:
 
 def test_every_program_is_listed_by_supervisorctl(stack):
     out = supervisorctl("status")
-    for name in ("mongod", "rabbitmq", "redis", "nginx", "registration", "messages", "admin", "spawner",
-                 "health", "clientg"):
+    for name in (
+        "mongod",
+        "rabbitmq",
+        "redis",
+        "nginx",
+        "registration",
+        "messages",
+        "admin",
+        "spawner",
+        "health",
+        "clientg",
+    ):
         assert name in out, out
     for line in out.splitlines():
         if "dockerd" not in line:
@@ -77,8 +87,9 @@ def test_sigkill_of_a_worker_mid_execution_loses_nothing(client, actors):
     assert ex["worker_id"] != worker["id"], "a new worker ran the redelivered message"
     assert "slept: survivor" in client.logs(actor["id"], execution_id)
     deadline = time.monotonic() + 30
-    while subprocess.run(["docker", "ps", "-aq", "--filter", f"label=abaco.worker={worker['id']}"],
-                         capture_output=True, text=True).stdout.strip():
+    while subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=abaco.worker={worker['id']}"], capture_output=True, text=True
+    ).stdout.strip():
         assert time.monotonic() < deadline, "the dead worker's container was not removed"
         time.sleep(0.5)
     workers = client.ok("GET", f"/actors/{actor['id']}/workers")
@@ -112,17 +123,25 @@ def test_an_execution_whose_message_never_arrived_ends_and_revives_if_it_does(cl
         tenant = client.ok("GET", f"/actors/{aid}/workers")[0]["tenant"]
         dbid = f"{tenant}_{aid}"
         eid = new_id()
-        Execution(db_id=f"{dbid}_{eid}", execution_id=eid, actor_dbid=dbid, tenant=tenant,
-                  executor="alice", message="late", content_type="str",
-                  message_received_time=utcnow() - dt.timedelta(hours=1)).save()
+        Execution(
+            db_id=f"{dbid}_{eid}",
+            execution_id=eid,
+            actor_dbid=dbid,
+            tenant=tenant,
+            executor="alice",
+            message="late",
+            content_type="str",
+            message_received_time=utcnow() - dt.timedelta(hours=1),
+        ).save()
         deadline = time.monotonic() + 30
         while (ex := client.ok("GET", f"/actors/{actor['id']}/executions/{eid}"))["status"] == "SUBMITTED":
             assert time.monotonic() < deadline, "health never ended the orphan execution"
             time.sleep(0.2)
         assert ex["status"] == "ERROR" and ex["outcome"] == "LOST"
         broker = Broker(cfg.rabbit.url)
-        MailboxChannel(broker, dbid).put(MailboxMessage(execution_id=eid, content_type="str", message="late",
-                                                        env={"_abaco_execution_id": eid}))
+        MailboxChannel(broker, dbid).put(
+            MailboxMessage(execution_id=eid, content_type="str", message="late", env={"_abaco_execution_id": eid})
+        )
         broker.close()
         revived = client.wait_execution(aid, eid, statuses=("COMPLETE",))
         assert revived["outcome"] == "SUCCESS"

@@ -11,8 +11,9 @@ def test_readme_walkthrough_runs(stack):
     text = (ROOT / "README.md").read_text()
     start = text.index("```sh\nBASE=") + len("```sh\n")
     script = text[start : text.index("```", start)]
-    out = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert "message: {'sample': 1}" in out.stdout
     assert '"status": "COMPLETE"' in out.stdout

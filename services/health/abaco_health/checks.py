@@ -27,8 +27,16 @@ log = logging.getLogger(__name__)
 
 STARTING = [s.value for s in WorkerStatus.starting()]
 STOPPING = [WorkerStatus.SHUTDOWN_REQUESTED.value, WorkerStatus.SHUTTING_DOWN.value]
-LIVE = [s.value for s in (WorkerStatus.UPDATING_STORE, WorkerStatus.READY, WorkerStatus.BUSY,
-                          WorkerStatus.SHUTDOWN_REQUESTED, WorkerStatus.SHUTTING_DOWN)]
+LIVE = [
+    s.value
+    for s in (
+        WorkerStatus.UPDATING_STORE,
+        WorkerStatus.READY,
+        WorkerStatus.BUSY,
+        WorkerStatus.SHUTDOWN_REQUESTED,
+        WorkerStatus.SHUTTING_DOWN,
+    )
+]
 
 
 class HealthChecker:
@@ -45,17 +53,21 @@ class HealthChecker:
             if not pid_alive(worker.pid):
                 if Worker.objects(db_id=worker.db_id, pid=worker.pid).delete():
                     dead += 1
-                    log.warning("reaped a worker whose process is gone",
-                                extra={"worker_id": worker.worker_id, "actor_id": worker.actor_dbid,
-                                       "pid": worker.pid})
+                    log.warning(
+                        "reaped a worker whose process is gone",
+                        extra={"worker_id": worker.worker_id, "actor_id": worker.actor_dbid, "pid": worker.pid},
+                    )
         cutoff = utcnow() - dt.timedelta(seconds=self.cfg.startup_timeout)
         stuck = 0
         never_started = Q(status__in=STARTING) | Q(status__in=STOPPING, pid=None)
         for worker in Worker.objects(never_started & Q(create_time__lt=cutoff)):
             if Worker.objects(db_id=worker.db_id, status=worker.status).delete():
                 stuck += 1
-                log.warning("reaped a worker stuck in %s", worker.status,
-                            extra={"worker_id": worker.worker_id, "actor_id": worker.actor_dbid})
+                log.warning(
+                    "reaped a worker stuck in %s",
+                    worker.status,
+                    extra={"worker_id": worker.worker_id, "actor_id": worker.actor_dbid},
+                )
         orphans = self._remove_orphan_containers()
         lost = self._end_lost_executions()
         restarted = self._resume_pending_work()
@@ -88,9 +100,7 @@ class HealthChecker:
         claimable), so a message that does exist still runs.
         """
         cutoff = utcnow() - dt.timedelta(seconds=self.cfg.lost_after)
-        old = Execution.objects(
-            status=ExecutionStatus.SUBMITTED.value, worker_id="", message_received_time__lt=cutoff
-        )
+        old = Execution.objects(status=ExecutionStatus.SUBMITTED.value, worker_id="", message_received_time__lt=cutoff)
         ended = 0
         for actor_dbid in old.distinct("actor_dbid"):
             try:

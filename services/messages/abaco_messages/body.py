@@ -59,6 +59,5 @@ def check_rendered_size(message: Any, content_type: str, max_length: int) -> Non
         size = len(rendered.encode())
         if size > max_length:
             raise PayloadTooLarge(
-                f"The message renders to {size} bytes in the container's environment; "
-                f"at most {max_length} bytes fit."
+                f"The message renders to {size} bytes in the container's environment; at most {max_length} bytes fit."
             )

@@ -19,6 +19,7 @@ class Limits:
     max_run_time: int = 7 * 86400
     log_ex: int = 10 * 365 * 86400
 
+
 # field -> (type, default)
 FIELDS: dict[str, tuple[type, Any]] = {
     "image": (str, None),
@@ -46,8 +47,24 @@ FIELDS: dict[str, tuple[type, Any]] = {
 }
 PRIVILEGED_FIELDS = ("privileged", "max_workers", "mem_limit", "max_cpus", "queue")
 # Fields the original parsed but a client must not set; accepted and ignored for compatibility.
-IGNORED = {"id", "owner", "status", "status_message", "state", "uid", "gid", "tasdir", "revision",
-           "create_time", "last_update_time", "_links", "mounts", "api_server", "cron_next_ex", "force"}
+IGNORED = {
+    "id",
+    "owner",
+    "status",
+    "status_message",
+    "state",
+    "uid",
+    "gid",
+    "tasdir",
+    "revision",
+    "create_time",
+    "last_update_time",
+    "_links",
+    "mounts",
+    "api_server",
+    "cron_next_ex",
+    "force",
+}
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _IMAGE = re.compile(r"^[a-z0-9]+(?:[._/:@-][A-Za-z0-9_.-]+)*$")
 _MEM = re.compile(r"^[0-9]+[bkmgBKMG]?$")

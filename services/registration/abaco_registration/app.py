@@ -151,12 +151,17 @@ def _page() -> tuple[int, int]:
 def _totals(actor_dbid: str) -> dict[str, int]:
     pipeline = [
         {"$match": {"actor_dbid": actor_dbid}},
-        {"$group": {"_id": None, "count": {"$sum": 1}, "cpu": {"$sum": "$cpu"}, "io": {"$sum": "$io"},
-                    "runtime": {"$sum": "$runtime"}}},
+        {
+            "$group": {
+                "_id": None,
+                "count": {"$sum": 1},
+                "cpu": {"$sum": "$cpu"},
+                "io": {"$sum": "$io"},
+                "runtime": {"$sum": "$runtime"},
+            }
+        },
     ]
     rows = list(Execution.objects.aggregate(pipeline))
     if not rows:
         return {"count": 0, "cpu": 0, "io": 0, "runtime": 0}
     return {k: int(rows[0][k]) for k in ("count", "cpu", "io", "runtime")}
-
-

@@ -113,9 +113,7 @@ class Spawner:
             return True
         except DockerError as exc:
             reason = f"Could not get image {image} on host {self.host_id} ({self.hostname}): {exc}"
-            Actor.objects(db_id=actor.db_id).update_one(
-                set__status=ActorStatus.ERROR.value, set__status_message=reason
-            )
+            Actor.objects(db_id=actor.db_id).update_one(set__status=ActorStatus.ERROR.value, set__status_message=reason)
             Worker.objects(db_id=worker_dbid).delete()
             cancel_pending_executions(actor.db_id, reason)
             log.error("image unavailable: %s", exc, extra={"actor_id": actor.db_id})

@@ -163,9 +163,7 @@ class ExecutionRunner:
         with self.state.lock:
             self.state.container_id = cid
             quit_now = self.state.force_quit
-        Execution.objects(db_id=ex_dbid).update_one(
-            set__status=ExecutionStatus.RUNNING.value, set__start_time=utcnow()
-        )
+        Execution.objects(db_id=ex_dbid).update_one(set__status=ExecutionStatus.RUNNING.value, set__start_time=utcnow())
         if quit_now:
             self.docker.stop(cid, grace=self.cfg.stop_grace)
 

@@ -90,9 +90,9 @@ class ActorWorker:
             log.warning("worker could not become READY (status changed)", extra=self.log_extra)
             self._cleanup()
             return 0
-        Actor.objects(
-            db_id=self.actor_dbid, revision=self.revision, status=ActorStatus.SUBMITTED.value
-        ).update_one(set__status=ActorStatus.READY.value, set__status_message="")
+        Actor.objects(db_id=self.actor_dbid, revision=self.revision, status=ActorStatus.SUBMITTED.value).update_one(
+            set__status=ActorStatus.READY.value, set__status_message=""
+        )
         log.info("worker ready", extra=self.log_extra)
         control = threading.Thread(target=self._control_loop, name="control", daemon=True)
         control.start()

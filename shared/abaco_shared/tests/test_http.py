@@ -59,8 +59,12 @@ def app():
 def test_success_envelope(app):
     code, body = call(app, "GET", "/hello", headers={"Authorization": app.token})
     assert code == 200
-    assert body == {"status": "success", "message": "The request was successful", "result": {"user": "alice"},
-                    "version": "1.0.0"}
+    assert body == {
+        "status": "success",
+        "message": "The request was successful",
+        "result": {"user": "alice"},
+        "version": "1.0.0",
+    }
 
 
 def test_no_token_is_401_json(app):

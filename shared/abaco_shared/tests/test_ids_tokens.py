@@ -66,7 +66,8 @@ def test_tenant_names_cannot_contain_the_key_separator():
     auth = Authenticator(AuthConfig(), SECRET)
     with pytest.raises(ValidationError):
         auth.mint("alice", "dev_x", [Role.USER])
-    forged = encode_jwt({"iss": "abaco", "sub": "a", "tenant": "dev_x", "roles": ["admin"], "exp": time.time() + 60},
-                        SECRET)
+    forged = encode_jwt(
+        {"iss": "abaco", "sub": "a", "tenant": "dev_x", "roles": ["admin"], "exp": time.time() + 60}, SECRET
+    )
     with pytest.raises(AuthenticationError, match="tenant"):
         auth.identify("Bearer " + forged)

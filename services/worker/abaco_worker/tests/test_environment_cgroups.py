@@ -5,15 +5,27 @@ from abaco_worker.environment import container_env
 
 
 def _actor(**kw):
-    base = dict(db_id="dev_A1", actor_id="A1", tenant="dev", owner="alice", image="img:1", name=None,
-                default_environment={"X": "default", "Y": "default"}, state={"n": 1})
+    base = dict(
+        db_id="dev_A1",
+        actor_id="A1",
+        tenant="dev",
+        owner="alice",
+        image="img:1",
+        name=None,
+        default_environment={"X": "default", "Y": "default"},
+        state={"n": 1},
+    )
     base.update(kw)
     return Actor(**base)
 
 
 def test_later_sources_win_and_abaco_variables_are_set():
-    msg = MailboxMessage(execution_id="E1", content_type="application/json", message={"k": "v"},
-                         env={"Y": "param", "_abaco_execution_id": "E1", "_abaco_username": "bob"})
+    msg = MailboxMessage(
+        execution_id="E1",
+        content_type="application/json",
+        message={"k": "v"},
+        env={"Y": "param", "_abaco_execution_id": "E1", "_abaco_username": "bob"},
+    )
     env = container_env(_actor(), msg, "W1", "http://api")
     assert env["X"] == "default" and env["Y"] == "param"
     assert env["MSG"] == "{'k': 'v'}", "Python repr, as the original's clients expect"
