@@ -1,4 +1,4 @@
-"""Who is calling, and may they do this: principals, roles and per-object permission levels."""
+"""Who is calling: principals, roles and bearer tokens (levels on objects: ``permissions``)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import AuthConfig
-from .enums import Permission, Role
+from .enums import Role
 from .errors import AuthenticationError, PermissionDenied, ValidationError
-from .models import PermissionRecord
 from .tokens import decode_jwt, encode_jwt
 
-__all__ = ["Principal", "Authenticator", "WORLD", "grant", "level_of", "readable_objects", "require"]
+__all__ = ["Principal", "Authenticator"]
 
-WORLD = "ABACO_WORLD"
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.@")
 _TENANT_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
 
@@ -96,40 +94,3 @@ class Authenticator:
         if not roles:
             raise PermissionDenied("Not authorized -- missing required role.")
         return Principal(user=user, tenant=tenant, roles=roles)
-
-
-def grant(tenant: str, object_id: str, user: str, level: Permission) -> None:
-    """Set ``user``'s level on an object (upsert)."""
-    PermissionRecord.objects(tenant=tenant, object_id=object_id, user=user).update_one(
-        set__level=level.name, upsert=True
-    )
-
-
-def level_of(principal: Principal, object_id: str) -> Permission:
-    """The caller's effective level on an object: admins have UPDATE on their tenant's objects."""
-    if not object_id.startswith(principal.tenant + "_"):
-        return Permission.NONE
-    if principal.is_admin:
-        return Permission.UPDATE
-    best = Permission.NONE
-    for rec in PermissionRecord.objects(
-        tenant=principal.tenant, object_id=object_id, user__in=[principal.user, WORLD]
-    ).only("level"):
-        best = max(best, Permission[rec.level])
-    return best
-
-
-def readable_objects(principal: Principal) -> set[str]:
-    """Ids of the objects the caller may READ (admins: use a tenant filter instead)."""
-    return {
-        rec.object_id
-        for rec in PermissionRecord.objects(tenant=principal.tenant, user__in=[principal.user, WORLD])
-        if Permission[rec.level] >= Permission.READ
-    }
-
-
-def require(principal: Principal, object_id: str, needed: Permission) -> Permission:
-    level = level_of(principal, object_id)
-    if level < needed:
-        raise PermissionDenied(f"Not authorized -- you need {needed.name} permission on this object.")
-    return level

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from .broker import Broker, Queue
+from .enums import Barrier, WorkerCommandName
 from .messages import ClientReply, ClientRequest, MailboxMessage, SpawnCommand, SpawnerReady, WorkerCommand
 
 __all__ = [
@@ -70,8 +71,9 @@ class WorkerChannel:
         self.broker = broker
         self.queue: Queue = broker.queue(f"worker_{worker_id}", durable=False, expires=3600)
 
-    def send(self, command: str, execution_id: str = "") -> None:
-        self.broker.publish(self.queue, WorkerCommand(command, execution_id).to_dict(), persistent=False)
+    def send(self, command: WorkerCommandName, execution_id: str = "") -> None:
+        body = WorkerCommand(command.value, execution_id).to_dict()
+        self.broker.publish(self.queue, body, persistent=False)
 
     def delete(self) -> None:
         self.broker.delete(self.queue)
@@ -85,11 +87,11 @@ class SpawnerWorkerChannel:
         self.queue: Queue = broker.queue(f"spawner_worker_{worker_id}", durable=False, expires=300)
 
     def send_ready(self) -> None:
-        self.broker.publish(self.queue, SpawnerReady().to_dict(), persistent=False)
+        self.broker.publish(self.queue, SpawnerReady(Barrier.READY.value).to_dict(), persistent=False)
 
     def send_cancel(self) -> None:
         """The worker was stopped while it started: it should exit instead of serving."""
-        self.broker.publish(self.queue, SpawnerReady(status="CANCELLED").to_dict(), persistent=False)
+        self.broker.publish(self.queue, SpawnerReady(Barrier.CANCELLED.value).to_dict(), persistent=False)
 
     def wait_ready(self, timeout: float) -> SpawnerReady:
         try:

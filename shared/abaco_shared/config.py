@@ -17,9 +17,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .enums import PullPolicy
 from .errors import ConfigError
 
-__all__ = ["Config", "load_config"]
+__all__ = [
+    "Config",
+    "GeneralConfig",
+    "HttpConfig",
+    "MongoConfig",
+    "RedisConfig",
+    "RabbitConfig",
+    "AuthConfig",
+    "HostConfig",
+    "SpawnerConfig",
+    "WorkerConfig",
+    "HealthConfig",
+    "LogConfig",
+    "load_config",
+]
 
 ENV_PREFIX = "ABACO__"
 
@@ -78,8 +93,16 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
-class SpawnerConfig:
+class HostConfig:
+    """Who this compute host is: its id (unique among hosts), address and Docker engine."""
+
     host_id: str = "local"
+    host_ip: str = "127.0.0.1"
+    docker_url: str = "unix:///var/run/docker.sock"
+
+
+@dataclass(frozen=True)
+class SpawnerConfig:
     host_queues: tuple[str, ...] = ("default",)
     max_workers_per_host: int = 50
     max_workers_per_actor: int = 20
@@ -89,7 +112,6 @@ class SpawnerConfig:
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    docker_url: str = "unix:///var/run/docker.sock"
     network: str = "host"
     max_log_length: int = 1_000_000
     cgroup_parent: str = "/abaco"  # becomes /abaco/<worker> (cgroupfs) or abaco-<worker>.slice (systemd)
@@ -98,6 +120,8 @@ class WorkerConfig:
     max_run_time: int = -1  # seconds; -1 is unlimited
     max_run_time_limit: int = 7 * 86400  # the most an actor may ask for, in seconds
     max_attempts: int = 3  # runs of one message before its execution is ended as ERROR
+    retry_delay: float = 1.0  # seconds before a message whose container did not start is retried
+    max_failures: int = 5  # unexpected failures in a row before a worker gives up and exits
     mem_limit: str = ""
     max_cpus: int = 0  # nano-CPUs; 0 is unlimited
     stop_grace: int = 10  # seconds a container gets between SIGTERM and SIGKILL
@@ -124,6 +148,7 @@ class Config:
     redis: RedisConfig = field(default_factory=RedisConfig)
     rabbit: RabbitConfig = field(default_factory=RabbitConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    host: HostConfig = field(default_factory=HostConfig)
     spawner: SpawnerConfig = field(default_factory=SpawnerConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
@@ -178,9 +203,13 @@ def _section_types(section_cls: type) -> dict[str, object]:
     return typing.get_type_hints(section_cls)
 
 
+def _environment(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if env is None else env
+
+
 def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Build the Config from defaults, an optional TOML file and ``ABACO__*`` variables."""
-    env = os.environ if env is None else env
+    env = _environment(env)
     path = path or env.get("ABACO_CONFIG") or None
     raw: dict[str, dict[str, object]] = {}
     if path:
@@ -210,10 +239,11 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -
         section_cls = top_types[name]
         types = _section_types(section_cls)  # type: ignore[arg-type]
         kwargs = {}
-        for key, value in values.items():
-            if key not in types:
-                raise ConfigError(f"unknown config key {name}.{key}; known: {', '.join(sorted(types))}")
-            kwargs[key] = _parse(value, types[key], f"{name}.{key}")
+        for field_name, given in values.items():
+            if field_name not in types:
+                known = ", ".join(sorted(types))
+                raise ConfigError(f"unknown config key {name}.{field_name}; known: {known}")
+            kwargs[field_name] = _parse(given, types[field_name], f"{name}.{field_name}")
         built[name] = section_cls(**kwargs)  # type: ignore[operator]
     cfg = Config(**built)  # type: ignore[arg-type]
     return _derive_paths(cfg, env)
@@ -232,7 +262,7 @@ def _derive_paths(cfg: Config, env: Mapping[str, str]) -> Config:
 
 
 def _validate(cfg: Config) -> None:
-    if cfg.spawner.pull_policy not in ("if-not-present", "always", "never"):
+    if cfg.spawner.pull_policy not in {p.value for p in PullPolicy}:
         raise ConfigError("config spawner.pull_policy must be 'if-not-present', 'always' or 'never'")
     if not cfg.spawner.host_queues:
         raise ConfigError("config spawner.host_queues must name at least one queue")

@@ -1,7 +1,10 @@
-"""A narrow adapter over the Docker engine API: what the spawner and worker need, nothing more.
+"""The container backend: a narrow ``DockerApi`` protocol and its adapter over the Docker engine.
 
-The low-level ``docker.APIClient`` is used on purpose: the high-level client inspects after
-every create, which costs a round trip on the hot path.
+Daemons depend on the protocol only (tests give them ``abaco_shared.testing.FakeDocker``); a later
+backend (a cluster engine, a warm-container pool) implements the same operations.
+
+The adapter uses the low-level ``docker.APIClient`` on purpose: the high-level client inspects
+after every create, which costs a round trip on the hot path.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import docker
 import docker.errors
@@ -18,7 +21,7 @@ import requests.exceptions
 
 from .errors import DockerError
 
-__all__ = ["ContainerSpec", "ContainerResult", "DockerApi", "parse_docker_time"]
+__all__ = ["ContainerSpec", "ContainerResult", "DockerApi", "DockerEngine", "parse_docker_time"]
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +68,44 @@ def parse_docker_time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text)
 
 
-class DockerApi:
-    """The engine operations Abaco uses, with Docker's errors turned into :class:`DockerError`."""
+class DockerApi(Protocol):
+    """What the spawner, worker and health need of a container engine.
+
+    Every failure is raised as :class:`DockerError`; removing or stopping a container that is
+    already gone is not a failure.
+    """
+
+    def ping(self) -> bool: ...
+
+    def cgroup_info(self) -> tuple[str, int]:
+        """The engine's cgroup driver (``cgroupfs``/``systemd``) and cgroup version (1/2)."""
+        ...
+
+    def image_present(self, image: str) -> bool: ...
+
+    def pull(self, image: str) -> None: ...
+
+    def run(
+        self,
+        spec: ContainerSpec,
+        on_started: Callable[[str], None] | None = None,
+        max_log_length: int = 1_000_000,
+    ) -> ContainerResult:
+        """Create, start and wait for a container; its logs and final state. The exited container
+        is left for :meth:`remove` (on a failure it is removed here)."""
+        ...
+
+    def stop(self, cid: str, grace: int = 10) -> None: ...
+
+    def remove(self, cid: str) -> None: ...
+
+    def list_labelled(self, label: str) -> list[dict[str, Any]]:
+        """Containers (running or not) carrying ``label`` (``key=value``), as the engine lists them."""
+        ...
+
+
+class DockerEngine:
+    """:class:`DockerApi` over the Docker engine's HTTP API."""
 
     def __init__(self, base_url: str, timeout: int = 60) -> None:
         self.api = docker.APIClient(base_url=base_url, timeout=timeout, version="auto")

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["ActorStatus", "WorkerStatus", "ExecutionStatus", "ExecutionOutcome", "Permission", "Role"]
+__all__ = [
+    "ActorStatus",
+    "WorkerStatus",
+    "ExecutionStatus",
+    "ExecutionOutcome",
+    "Permission",
+    "Role",
+    "WorkerCommandName",
+    "Barrier",
+    "PullPolicy",
+    "ContentType",
+]
 
 
 class ActorStatus(enum.StrEnum):
@@ -86,3 +97,33 @@ class Role(enum.StrEnum):
     PRIVILEGED = "privileged"
     USER = "user"
     LIMITED = "limited"
+
+
+class WorkerCommandName(enum.StrEnum):
+    """Commands on a worker's channel (reference 3.1)."""
+
+    STATUS = "status"
+    FORCE_QUIT = "force_quit"
+    STOP = "stop"  # the actor is going away: force-quit the running execution
+    STOP_NO_DELETE = "stop-no-delete"  # replaced or scaled down: finish the running execution
+
+
+class Barrier(enum.StrEnum):
+    """What the spawner tells a new worker on its start barrier."""
+
+    READY = "READY"
+    CANCELLED = "CANCELLED"
+
+
+class PullPolicy(enum.StrEnum):
+    IF_NOT_PRESENT = "if-not-present"
+    ALWAYS = "always"
+    NEVER = "never"  # local images only: air-gapped hosts
+
+
+class ContentType(enum.StrEnum):
+    """``_abaco_Content_Type`` of a message."""
+
+    STR = "str"
+    JSON = "application/json"
+    BINARY = "application/octet-stream"

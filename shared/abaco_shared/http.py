@@ -1,12 +1,19 @@
 """The HTTP edge shared by the three APIs: JSON envelope, error mapping, auth, body parsing.
 
 Every response, success or error (including the router's 404/405 and uncaught 500s), is
-``{"status", "message", "result", "version"}`` JSON.
+``{"status", "message", "result", "version"}`` JSON. Each concern is one small bottle plugin;
+from the outside in:
+
+    RequestPlugin    request id, CORS header, timing log
+    EnvelopePlugin   a returned dict becomes the JSON envelope; AbacoError its error envelope
+    BodyLimitPlugin  413 before the body is read (route option ``max_body`` overrides the default)
+    AuthPlugin       the caller's Principal (route option ``auth=False`` opts out)
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import time
@@ -15,17 +22,29 @@ from collections.abc import Callable
 from typing import Any
 
 import bottle
-from bottle import HTTPError, HTTPResponse, request, response
+from bottle import FormsDict, HTTPError, HTTPResponse, request, response
 
 from .auth import Authenticator, Principal
-from .config import Config
 from .errors import AbacoError, PayloadTooLarge, ValidationError
 
-__all__ = ["AbacoApp", "ok", "display_time", "json_body", "principal", "serve"]
+__all__ = [
+    "AbacoApp",
+    "ok",
+    "raw",
+    "display_time",
+    "json_body",
+    "form_fields",
+    "form_or_json_object",
+    "principal",
+    "serve",
+    "query_flag",
+]
 
 log = logging.getLogger(__name__)
 
 _PRINCIPAL_KEY = "abaco.principal"
+GENERIC_500 = "Unrecognized exception: the server failed to handle the request."
+Callback = Callable[..., Any]
 
 
 def display_time(value: dt.datetime | None) -> str | None:
@@ -45,91 +64,108 @@ def ok(result: Any, message: str = "The request was successful") -> dict[str, An
     return {"status": "success", "message": message, "result": result}
 
 
+def raw(body: bytes, content_type: str = "application/octet-stream", **headers: str) -> bytes:
+    """A non-envelope answer (e.g. a synchronous execution's output)."""
+    response.content_type = content_type
+    for name, value in headers.items():
+        response.set_header(name.replace("_", "-"), value)
+    return body
+
+
 def principal() -> Principal:
-    """The authenticated caller of the current request (set by the app's plugin)."""
+    """The authenticated caller of the current request (set by the AuthPlugin)."""
     return request.environ[_PRINCIPAL_KEY]  # type: ignore[no-any-return]
+
+
+def query_flag(name: str) -> bool:
+    return (request.query.get(name) or "").strip().lower() in ("true", "1", "yes")
 
 
 def json_body(required: bool = True) -> Any:
     """The request body parsed as JSON, or a ValidationError that says what is wrong with it."""
-    raw = request.body.read()
-    if not raw.strip():
+    raw_body = request.body.read()
+    if not raw_body.strip():
         if required:
             raise ValidationError("The request body is empty; send a JSON object.")
         return None
     try:
-        return json.loads(raw)
+        return json.loads(raw_body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"The request body is not valid JSON: {exc}.") from None
 
 
-def form_or_json_object() -> dict[str, Any]:
-    """A JSON object body, or form fields, as a dict (reference 1.1: both are accepted)."""
+def form_fields(max_length: int) -> FormsDict:
+    """The request's form fields, parsed with a body limit of ``max_length`` bytes.
+
+    bottle reads forms up to its class-wide ``MEMFILE_MAX``; a request class of our own with that
+    limit, over the same environ, parses them (the parse is cached in the environ) without
+    changing bottle's class-wide state.
+    """
+    return _sized_request(max(max_length, bottle.BaseRequest.MEMFILE_MAX))(request.environ).forms
+
+
+@functools.cache
+def _sized_request(limit: int) -> type[bottle.BaseRequest]:
+    return type(f"Request{limit}", (bottle.BaseRequest,), {"MEMFILE_MAX": limit})
+
+
+def is_form() -> bool:
     ctype = (request.content_type or "").split(";")[0].strip().lower()
-    if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return {k: request.forms.getunicode(k) for k in request.forms.keys()}
+    return ctype in ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def form_or_json_object(max_length: int = 1_000_000) -> dict[str, Any]:
+    """A JSON object body, or form fields, as a dict (reference 1.1: both are accepted)."""
+    if is_form():
+        forms = form_fields(max_length)
+        return {k: forms.getunicode(k) for k in forms.keys()}
     body = json_body()
     if not isinstance(body, dict):
         raise ValidationError("The request body must be a JSON object.")
     return body
 
 
-class AbacoApp(bottle.Bottle):
-    """A Bottle app that speaks the Abaco envelope and authenticates every route by default.
+class RequestPlugin:
+    """Outermost: a request id (the client's or a new one), CORS, and one debug line of timing."""
 
-    A route opts out of authentication with ``@app.route(..., auth=False)``.
-    """
+    name = "abaco.request"
+    api = 2
 
-    def __init__(self, cfg: Config, authenticator: Authenticator, service: str) -> None:
-        super().__init__(catchall=True)
-        # bottle refuses form bodies over MEMFILE_MAX with its own 413; our limit is the one to apply
-        bottle.BaseRequest.MEMFILE_MAX = max(bottle.BaseRequest.MEMFILE_MAX, cfg.http.max_content_length)
-        self.config["json.enable"] = False
-        self.cfg = cfg
-        self.authenticator = authenticator
-        self.service = service
-        self.install(self._plugin)
-        self.route("/<path:path>", method="OPTIONS", callback=self._options, auth=False)
+    def apply(self, callback: Callback, route: bottle.Route) -> Callback:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            response.set_header("Access-Control-Allow-Origin", "*")
+            response.set_header("X-Request-Id", request.get_header("X-Request-Id") or uuid.uuid4().hex)
+            try:
+                return callback(*args, **kwargs)
+            finally:
+                elapsed = (time.perf_counter() - started) * 1000
+                log.debug("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed)
 
-    # -- envelope --------------------------------------------------------------------------------
+        return wrapper
+
+
+class EnvelopePlugin:
+    """Renders a returned dict as the JSON envelope, and every error as the error envelope."""
+
+    name = "abaco.envelope"
+    api = 2
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+
     def render(self, body: dict[str, Any], status: int = 200) -> str:
-        body = {**body, "version": self.cfg.general.version}
         response.status = status
         response.content_type = "application/json"
-        return json.dumps(body, default=_default) + "\n"
+        return json.dumps({**body, "version": self.version}, default=_default) + "\n"
 
     def render_error(self, message: str, status: int) -> str:
         return self.render({"status": "error", "message": message, "result": None}, status)
 
-    def default_error_handler(self, res: HTTPError) -> str:
-        allowed = {m.strip() for m in (res.headers.get("Allow") or "").split(",") if m.strip()}
-        if res.status_code == 405 and allowed - {"OPTIONS"}:
-            return self.render_error("Invalid HTTP method on requested resource.", 405)
-        if res.status_code in (404, 405):  # a 405 allowing only OPTIONS is the CORS catch-all
-            return self.render_error(f"Not found: {request.path}", 404)
-        if res.status_code >= 500:
-            if res.traceback:
-                log.error("unhandled error on %s %s\n%s", request.method, request.path, res.traceback)
-            return self.render_error("Unrecognized exception: the server failed to handle the request.", 500)
-        return self.render_error(str(res.body or res.status_line), res.status_code)
-
-    # -- plugin: auth, errors, CORS, timing --------------------------------------------------------
-    def _plugin(self, callback: Callable[..., Any]) -> Callable[..., Any]:
+    def apply(self, callback: Callback, route: bottle.Route) -> Callback:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            route = request.route
-            response.set_header("Access-Control-Allow-Origin", "*")
-            response.set_header("X-Request-Id", request.get_header("X-Request-Id") or uuid.uuid4().hex)
             try:
-                max_len = self.cfg.http.max_content_length
-                if request.content_length > max_len:
-                    raise PayloadTooLarge(f"The request body exceeds the maximum of {max_len} bytes.")
-                if route.config.get("auth", True):
-                    request.environ[_PRINCIPAL_KEY] = self.authenticator.identify(request.get_header("Authorization"))
                 result = callback(*args, **kwargs)
-                if isinstance(result, dict):
-                    return self.render(result)
-                return result
             except AbacoError as exc:
                 if exc.http_status >= 500:
                     log.error("%s %s failed: %s", request.method, request.path, exc, extra=exc.context)
@@ -138,17 +174,83 @@ class AbacoApp(bottle.Bottle):
                 raise
             except Exception:
                 log.exception("unhandled error on %s %s", request.method, request.path)
-                return self.render_error("Unrecognized exception: the server failed to handle the request.", 500)
-            finally:
-                elapsed = (time.perf_counter() - started) * 1000
-                log.debug("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed)
+                return self.render_error(GENERIC_500, 500)
+            return self.render(result) if isinstance(result, dict) else result
 
         return wrapper
 
-    def _options(self, path: str) -> str:
+
+class BodyLimitPlugin:
+    """Refuses a declared body over the route's ``max_body`` (else ``default``) before reading it."""
+
+    name = "abaco.body_limit"
+    api = 2
+
+    def __init__(self, default: int) -> None:
+        self.default = default
+
+    def apply(self, callback: Callback, route: bottle.Route) -> Callback:
+        limit = int(route.config.get("max_body", self.default))
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if request.content_length > limit:
+                raise PayloadTooLarge(f"The request body exceeds the maximum of {limit} bytes.")
+            return callback(*args, **kwargs)
+
+        return wrapper
+
+
+class AuthPlugin:
+    """Identifies the caller from ``Authorization`` unless the route says ``auth=False``."""
+
+    name = "abaco.auth"
+    api = 2
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
+
+    def apply(self, callback: Callback, route: bottle.Route) -> Callback:
+        if not route.config.get("auth", True):
+            return callback
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            request.environ[_PRINCIPAL_KEY] = self.authenticator.identify(request.get_header("Authorization"))
+            return callback(*args, **kwargs)
+
+        return wrapper
+
+
+class AbacoApp(bottle.Bottle):
+    """A Bottle app that speaks the Abaco envelope and authenticates every route by default."""
+
+    def __init__(self, version: str, authenticator: Authenticator, max_body: int) -> None:
+        super().__init__(catchall=True)
+        self.config["json.enable"] = False
+        self.envelope = EnvelopePlugin(version)
+        # installed outermost first: bottle applies the last installed plugin innermost
+        self.install(RequestPlugin())
+        self.install(self.envelope)
+        self.install(BodyLimitPlugin(max_body))
+        self.install(AuthPlugin(authenticator))
+        self.route("/<path:path>", method="OPTIONS", callback=self._options, auth=False)
+
+    def default_error_handler(self, res: HTTPError) -> str:
+        """The router's and bottle's own errors, in the envelope."""
+        allowed = {m.strip() for m in (res.headers.get("Allow") or "").split(",") if m.strip()}
+        if res.status_code == 405 and allowed - {"OPTIONS"}:
+            return self.envelope.render_error("Invalid HTTP method on requested resource.", 405)
+        if res.status_code in (404, 405):  # a 405 allowing only OPTIONS is the CORS catch-all
+            return self.envelope.render_error(f"Not found: {request.path}", 404)
+        if res.status_code >= 500:
+            if res.traceback:
+                log.error("unhandled error on %s %s\n%s", request.method, request.path, res.traceback)
+            return self.envelope.render_error(GENERIC_500, 500)
+        return self.envelope.render_error(str(res.body or res.status_line), res.status_code)
+
+    def _options(self, path: str) -> dict[str, Any]:
         response.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
         response.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
-        return self.render(ok(None))
+        return ok(None)
 
 
 def serve(app: bottle.Bottle, host: str, port: int, threads: int) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .auth import Principal, require
+from . import actors, executions, permissions
+from .auth import Principal
 from .enums import Permission
 from .errors import NotFound
 from .models import Actor, Execution
@@ -15,15 +16,15 @@ def get_actor(who: Principal, identifier: str, needed: Permission) -> Actor:
 
     Another tenant's actor is indistinguishable from a missing one (404).
     """
-    actor = Actor.objects(tenant=who.tenant, actor_id=identifier).first()
-    if actor is None or actor.tenant != who.tenant:
+    actor = actors.find(who.tenant, identifier)
+    if actor is None:
         raise NotFound(f"No actor found with identifier: {identifier}.")
-    require(who, actor.db_id, needed)
+    permissions.require(who, actor.db_id, needed)
     return actor
 
 
 def get_execution(actor: Actor, execution_id: str) -> Execution:
-    ex = Execution.objects(db_id=f"{actor.db_id}_{execution_id}").first()
+    ex = executions.get(actor.db_id, execution_id)
     if ex is None:
         raise NotFound(f"No execution found with identifier: {execution_id}.")
     return ex

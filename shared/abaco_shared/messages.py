@@ -11,6 +11,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+from .enums import Barrier, WorkerCommandName
 from .errors import ValidationError
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-WORKER_COMMANDS = ("status", "force_quit", "stop", "stop-no-delete")
+WORKER_COMMANDS = tuple(c.value for c in WorkerCommandName)
 
 T = TypeVar("T", bound="WireMessage")
 
@@ -57,7 +58,7 @@ class WireMessage:
                     raise ValidationError(f"{cls.kind}: missing field {f.name!r}")
                 continue
             value = body[f.name]
-            expected = _SIMPLE.get(hints[f.name])  # type: ignore[call-overload]
+            expected: Any = _SIMPLE.get(hints[f.name])
             if expected is not None and not isinstance(value, expected):
                 raise ValidationError(f"{cls.kind}: field {f.name!r} has the wrong type")
             kwargs[f.name] = value
@@ -107,7 +108,11 @@ class SpawnerReady(WireMessage):
     """Spawner-worker channel: the one-shot start barrier (``READY``, or ``CANCELLED``)."""
 
     kind: ClassVar[str] = "spawner ready"
-    status: str = "READY"
+    status: str = Barrier.READY.value
+
+    def __post_init__(self) -> None:
+        if self.status not in {b.value for b in Barrier}:
+            raise ValidationError(f"spawner ready: unknown status {self.status!r}")
 
 
 @dataclass

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from .actors import split_key
+from .executions import Totals
 from .http import display_time
 from .models import Actor, Execution, Worker
 
-__all__ = ["actor_view", "worker_view", "execution_view", "execution_summary_item", "links"]
+__all__ = [
+    "actor_view",
+    "worker_view",
+    "execution_view",
+    "execution_summary_item",
+    "executions_summary",
+    "logs_view",
+    "message_accepted_view",
+    "mailbox_view",
+    "links",
+]
 
 
 def links(api_server: str, owner: str, **paths: str) -> dict[str, str]:
@@ -58,7 +70,7 @@ def worker_view(worker: Worker) -> dict[str, Any]:
     return {
         "id": worker.worker_id,
         "tenant": worker.tenant,
-        "actor_id": worker.actor_dbid.split("_", 1)[-1],
+        "actor_id": split_key(worker.actor_dbid)[1],
         "status": worker.status,
         "status_message": worker.status_message,
         "ch_name": worker.ch_name,
@@ -111,3 +123,39 @@ def execution_summary_item(ex: Execution) -> dict[str, Any]:
         "start_time": display_time(ex.start_time),
         "finish_time": display_time(ex.finish_time),
     }
+
+
+def executions_summary(actor: Actor, totals: Totals, page: list[Execution], api_server: str) -> dict[str, Any]:
+    return {
+        "actor_id": actor.actor_id,
+        "api_server": api_server,
+        "owner": actor.owner,
+        "total_executions": totals.count,
+        "total_cpu": totals.cpu,
+        "total_io": totals.io,
+        "total_runtime": totals.runtime,
+        "executions": [execution_summary_item(e) for e in page],
+        "_links": links(api_server, actor.owner, self=f"{actor.actor_id}/executions"),
+    }
+
+
+def logs_view(actor: Actor, ex: Execution, text: str, api_server: str) -> dict[str, Any]:
+    base = f"{actor.actor_id}/executions/{ex.execution_id}"
+    return {"logs": text, "_links": links(api_server, actor.owner, self=f"{base}/logs", execution=base)}
+
+
+def message_accepted_view(actor: Actor, ex: Execution, api_server: str) -> dict[str, Any]:
+    return {
+        "execution_id": ex.execution_id,
+        "msg": ex.message,
+        "_links": links(
+            api_server,
+            actor.owner,
+            self=f"{actor.actor_id}/executions/{ex.execution_id}",
+            messages=f"{actor.actor_id}/messages",
+        ),
+    }
+
+
+def mailbox_view(actor: Actor, api_server: str, **fields: Any) -> dict[str, Any]:
+    return {**fields, "_links": links(api_server, actor.owner, self=f"{actor.actor_id}/messages")}

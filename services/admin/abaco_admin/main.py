@@ -12,7 +12,8 @@ from .app import make_app
 
 
 def _run(ctx: Context, stop: threading.Event) -> None:
-    serve(make_app(ctx), ctx.cfg.http.host, ctx.cfg.http.admin_port, ctx.cfg.http.threads)
+    assert ctx.auth is not None
+    serve(make_app(ctx.cfg, ctx.auth), ctx.cfg.http.host, ctx.cfg.http.admin_port, ctx.cfg.http.threads)
 
 
 def main() -> int:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
-from abaco_shared.broker import Message
+import redis
+
+from abaco_shared import credentials
+from abaco_shared.broker import Broker, Message
 from abaco_shared.channels import ClientsChannel
-from abaco_shared.context import Context
 from abaco_shared.errors import ValidationError
 from abaco_shared.messages import ClientReply, ClientRequest
 
@@ -21,25 +24,27 @@ log = logging.getLogger(__name__)
 
 
 class ClientGenerator:
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.channel = ClientsChannel(ctx.broker)
+    """Consumes ``clients`` and answers each request on its reply queue."""
+
+    def __init__(self, broker: Broker, store: redis.Redis, key_prefix: str) -> None:
+        self.broker = broker
+        self.store = store
+        self.prefix = key_prefix
+        self.channel = ClientsChannel(broker)
 
     def run(self, stop: threading.Event) -> None:
-        self.ctx.broker.consume([self.channel.queue], self._on_request, stop, prefetch=1)
+        self.broker.consume([self.channel.queue], self.on_request, stop, prefetch=1)
 
     def handle(self, req: ClientRequest) -> ClientReply:
-        key = f"{self.ctx.cfg.redis.key_prefix}client:{req.tenant}:{req.worker_id}"
         if req.command == "new":
-            client_id = f"{req.tenant}_{req.worker_id}"
-            self.ctx.redis.hset(key, mapping={"client_id": client_id, "actor_id": req.actor_id})
+            client_id = credentials.record(self.store, self.prefix, req.tenant, req.worker_id, req.actor_id)
             return ClientReply(status="ok", client_id=client_id)
         if req.command == "delete":
-            self.ctx.redis.delete(key)
+            credentials.forget(self.store, self.prefix, req.tenant, req.worker_id)
             return ClientReply(status="ok", client_id=req.client_id)
         return ClientReply(status="error", message=f"unknown command {req.command!r}")
 
-    def _on_request(self, body: dict, message: Message) -> None:
+    def on_request(self, body: dict[str, Any], message: Message) -> None:
         try:
             reply = self.handle(ClientRequest.from_dict(body))
         except ValidationError as exc:

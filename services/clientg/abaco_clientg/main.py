@@ -11,7 +11,7 @@ from .clients import ClientGenerator
 
 
 def _run(ctx: Context, stop: threading.Event) -> None:
-    ClientGenerator(ctx).run(stop)
+    ClientGenerator(ctx.broker, ctx.redis, ctx.cfg.redis.key_prefix).run(stop)
 
 
 def main() -> int:

@@ -9,85 +9,105 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import asdict, dataclass
 
-from mongoengine.queryset.visitor import Q
-
+from abaco_shared import actors, executions, workers
+from abaco_shared.broker import Broker
 from abaco_shared.channels import MailboxChannel, WorkerChannel
+from abaco_shared.config import HealthConfig, HostConfig
 from abaco_shared.containers import DockerApi
-from abaco_shared.context import Context
-from abaco_shared.enums import ExecutionOutcome, ExecutionStatus, WorkerStatus
+from abaco_shared.enums import WorkerCommandName, WorkerStatus
 from abaco_shared.errors import AbacoError
-from abaco_shared.lifecycle import ensure_one_worker
-from abaco_shared.models import Actor, Execution, Worker, utcnow
+from abaco_shared.models import utcnow
 from abaco_shared.runtime import pid_alive
+from abaco_shared.workflows.scaling import ensure_one_worker
 
-__all__ = ["HealthChecker"]
+__all__ = ["HealthChecker", "ReapReport"]
 
 log = logging.getLogger(__name__)
 
-STARTING = [s.value for s in WorkerStatus.starting()]
-STOPPING = [WorkerStatus.SHUTDOWN_REQUESTED.value, WorkerStatus.SHUTTING_DOWN.value]
-LIVE = [
-    s.value
-    for s in (
-        WorkerStatus.UPDATING_STORE,
-        WorkerStatus.READY,
-        WorkerStatus.BUSY,
-        WorkerStatus.SHUTDOWN_REQUESTED,
-        WorkerStatus.SHUTTING_DOWN,
-    )
-]
+WITH_WORKER = (*WorkerStatus.starting(), *workers.LIVE)
+LOST_REASON = "Its message never reached the actor's mailbox."
+
+
+@dataclass
+class ReapReport:
+    """What one reap pass changed."""
+
+    dead: int = 0
+    stuck: int = 0
+    orphans: int = 0
+    lost: int = 0
+    restarted: int = 0
 
 
 class HealthChecker:
-    def __init__(self, ctx: Context, docker: DockerApi) -> None:
-        self.ctx = ctx
-        self.docker = docker
-        self.host_id = ctx.cfg.spawner.host_id
-        self.cfg = ctx.cfg.health
+    """The health jobs of one host: reap, then restart what was left waiting; ping the living."""
 
-    def reap(self) -> dict[str, int]:
+    def __init__(
+        self,
+        cfg: HealthConfig,
+        host: HostConfig,
+        broker: Broker,
+        docker: DockerApi,
+        install_id: str,
+    ) -> None:
+        self.cfg = cfg
+        self.host_id = host.host_id
+        self.broker = broker
+        self.docker = docker
+        self.install_id = install_id
+
+    def reap(self) -> ReapReport:
         """Remove dead and stuck workers and orphan containers; restart work left behind."""
+        report = ReapReport(
+            dead=self._reap_dead(),
+            stuck=self._reap_stuck(),
+            orphans=self._remove_orphan_containers(),
+            lost=self._end_lost_executions(),
+        )
+        report.restarted = self._resume_pending_work()
+        if any(asdict(report).values()):
+            log.info("reap pass", extra=asdict(report))
+        return report
+
+    def _reap_dead(self) -> int:
+        """Workers of this host whose process is gone."""
         dead = 0
-        for worker in Worker.objects(host_id=self.host_id, status__in=LIVE, pid__ne=None):
-            if not pid_alive(worker.pid):
-                if Worker.objects(db_id=worker.db_id, pid=worker.pid).delete():
-                    dead += 1
-                    log.warning(
-                        "reaped a worker whose process is gone",
-                        extra={"worker_id": worker.worker_id, "actor_id": worker.actor_dbid, "pid": worker.pid},
-                    )
-        cutoff = utcnow() - dt.timedelta(seconds=self.cfg.startup_timeout)
+        for worker in workers.live_on_host(self.host_id, with_pid=True):
+            if not pid_alive(worker.pid) and workers.delete_if(worker.db_id, pid=worker.pid):
+                dead += 1
+                log.warning(
+                    "reaped a worker whose process is gone",
+                    extra={"worker_id": worker.worker_id, "actor_id": worker.actor_dbid, "pid": worker.pid},
+                )
+        return dead
+
+    def _reap_stuck(self) -> int:
+        """Workers that never got a process within the start-up timeout."""
         stuck = 0
-        never_started = Q(status__in=STARTING) | Q(status__in=STOPPING, pid=None)
-        for worker in Worker.objects(never_started & Q(create_time__lt=cutoff)):
-            if Worker.objects(db_id=worker.db_id, status=worker.status).delete():
+        for worker in workers.stuck_before(utcnow() - dt.timedelta(seconds=self.cfg.startup_timeout)):
+            if workers.delete_if(worker.db_id, status=worker.status):
                 stuck += 1
                 log.warning(
                     "reaped a worker stuck in %s",
                     worker.status,
                     extra={"worker_id": worker.worker_id, "actor_id": worker.actor_dbid},
                 )
-        orphans = self._remove_orphan_containers()
-        lost = self._end_lost_executions()
-        restarted = self._resume_pending_work()
-        counts = {"dead": dead, "stuck": stuck, "orphans": orphans, "lost": lost, "restarted": restarted}
-        if any(counts.values()):
-            log.info("reap pass", extra=counts)
-        return counts
+        return stuck
 
     def _remove_orphan_containers(self) -> int:
         """Actor containers whose worker is gone (its process died while the container ran)."""
-        removed = 0
         try:
-            containers = self.docker.list_labelled(f"abaco.install={self.ctx.cfg.general.install_id}")
+            containers = self.docker.list_labelled(f"abaco.install={self.install_id}")
         except AbacoError as exc:
             log.warning("cannot list actor containers: %s", exc)
             return 0
+        removed = 0
         for c in containers:
             labels = c.get("Labels") or {}
-            worker_dbid = f"{labels.get('abaco.actor', '')}_{labels.get('abaco.worker', '')}"
-            if Worker.objects(db_id=worker_dbid).first() is None:
+            worker_dbid = workers.key_for(labels.get("abaco.actor", ""), labels.get("abaco.worker", ""))
+            if not workers.exists(worker_dbid):
                 self.docker.remove(c["Id"])
                 removed += 1
         return removed
@@ -100,26 +120,15 @@ class HealthChecker:
         claimable), so a message that does exist still runs.
         """
         cutoff = utcnow() - dt.timedelta(seconds=self.cfg.lost_after)
-        old = Execution.objects(status=ExecutionStatus.SUBMITTED.value, worker_id="", message_received_time__lt=cutoff)
         ended = 0
-        for actor_dbid in old.distinct("actor_dbid"):
+        for actor_dbid in executions.actors_with_unclaimed_before(cutoff):
             try:
-                if MailboxChannel(self.ctx.broker, actor_dbid).length() > 0:
+                if MailboxChannel(self.broker, actor_dbid).length() > 0:
                     continue
             except AbacoError as exc:
                 log.warning("cannot read the mailbox of %s: %s", actor_dbid, exc)
                 continue
-            ended += Execution.objects(
-                actor_dbid=actor_dbid,
-                status=ExecutionStatus.SUBMITTED.value,
-                worker_id="",
-                message_received_time__lt=cutoff,
-            ).update(
-                set__status=ExecutionStatus.ERROR.value,
-                set__outcome=ExecutionOutcome.LOST.value,
-                set__status_message="Its message never reached the actor's mailbox.",
-                set__finish_time=utcnow(),
-            )
+            ended += executions.end_lost(actor_dbid, cutoff, LOST_REASON)
         if ended:
             log.warning("ended executions whose message was lost", extra={"count": ended})
         return ended
@@ -131,15 +140,14 @@ class HealthChecker:
         that exited on its own, and a restart of the whole platform with messages still queued.
         """
         requested = 0
-        waiting = Execution.objects(status__in=[ExecutionStatus.SUBMITTED.value, ExecutionStatus.RUNNING.value])
-        for actor_dbid in waiting.distinct("actor_dbid"):
-            if Worker.objects(actor_dbid=actor_dbid, status__in=STARTING + LIVE).first() is not None:
+        for actor_dbid in executions.actors_with_unfinished():
+            if workers.has_pending(actor_dbid, WITH_WORKER):
                 continue
-            actor = Actor.objects(db_id=actor_dbid).first()
+            actor = actors.get(actor_dbid)
             if actor is None:
                 continue
             try:
-                if ensure_one_worker(actor, self.ctx.broker) is not None:
+                if ensure_one_worker(actor, self.broker) is not None:
                     requested += 1
                     log.info("requested a worker for waiting messages", extra={"actor_id": actor_dbid})
             except AbacoError as exc:
@@ -149,9 +157,9 @@ class HealthChecker:
     def ping(self) -> int:
         """Ask every live worker of this host for a status beat (it updates last_health_check_time)."""
         pinged = 0
-        for worker in Worker.objects(host_id=self.host_id, status__in=LIVE):
+        for worker in workers.live_on_host(self.host_id):
             try:
-                WorkerChannel(self.ctx.broker, worker.worker_id).send("status")
+                WorkerChannel(self.broker, worker.worker_id).send(WorkerCommandName.STATUS)
                 pinged += 1
             except AbacoError as exc:
                 log.warning("could not ping worker %s: %s", worker.worker_id, exc)

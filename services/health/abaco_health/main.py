@@ -6,18 +6,27 @@ import threading
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from abaco_shared.containers import DockerApi
+from abaco_shared.containers import DockerEngine
 from abaco_shared.context import Context
 from abaco_shared.service import run_service
 
 from .checks import HealthChecker
 
+__all__ = ["main", "make_scheduler"]
+
+
+def make_scheduler(checker: HealthChecker, reap_every: int, ping_every: int) -> BackgroundScheduler:
+    """The health jobs: one instance at a time each, missed runs coalesced into one."""
+    scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"max_instances": 1, "coalesce": True})
+    scheduler.add_job(checker.reap, "interval", seconds=reap_every, id="reap")
+    scheduler.add_job(checker.ping, "interval", seconds=ping_every, id="ping")
+    return scheduler
+
 
 def _run(ctx: Context, stop: threading.Event) -> None:
-    checker = HealthChecker(ctx, DockerApi(ctx.cfg.worker.docker_url))
-    scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"max_instances": 1, "coalesce": True})
-    scheduler.add_job(checker.reap, "interval", seconds=ctx.cfg.health.reap_interval, id="reap")
-    scheduler.add_job(checker.ping, "interval", seconds=ctx.cfg.health.interval, id="ping")
+    cfg = ctx.cfg
+    checker = HealthChecker(cfg.health, cfg.host, ctx.broker, DockerEngine(cfg.host.docker_url), cfg.general.install_id)
+    scheduler = make_scheduler(checker, cfg.health.reap_interval, cfg.health.interval)
     scheduler.start()
     try:
         stop.wait()

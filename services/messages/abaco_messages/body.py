@@ -7,7 +7,9 @@ from typing import Any
 
 from bottle import request
 
+from abaco_shared.enums import ContentType
 from abaco_shared.errors import PayloadTooLarge, ValidationError
+from abaco_shared.http import form_fields, is_form
 
 __all__ = ["read_message", "check_rendered_size"]
 
@@ -22,10 +24,11 @@ def read_message(max_length: int) -> tuple[Any, str]:
             f"{max_length} bytes (they travel in the container's MSG variable)."
         )
     ctype = (request.content_type or "").split(";")[0].strip().lower()
-    if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        if "message" not in request.forms:
+    if is_form():
+        forms = form_fields(max_length)
+        if "message" not in forms:
             raise ValidationError("Missing message: send a 'message' form field or a JSON body.")
-        return request.forms.getunicode("message"), "str"
+        return forms.getunicode("message"), ContentType.STR.value
     if ctype == "application/octet-stream":
         raise ValidationError("Binary messages are not supported yet: send a string or JSON body.")
     raw = request.body.read()
@@ -41,10 +44,10 @@ def read_message(max_length: int) -> tuple[Any, str]:
         except ValueError as exc:
             raise ValidationError(f"message POST body could not be serialized: invalid JSON ({exc}).") from None
         if isinstance(value, dict) and isinstance(value.get("message"), str):
-            return value["message"], "str"  # reference 1.5 (1): a "message" field is a string message
-        return value, "application/json"
+            return value["message"], ContentType.STR.value  # reference 1.5 (1): a "message" field is a string message
+        return value, ContentType.JSON.value
     if ctype in TEXT_TYPES:
-        return text, "str"
+        return text, ContentType.STR.value
     raise ValidationError(
         f"Unsupported Content-Type {ctype!r}: send text/plain, application/json, or a 'message' form field."
     )
@@ -53,7 +56,7 @@ def read_message(max_length: int) -> tuple[Any, str]:
 def check_rendered_size(message: Any, content_type: str, max_length: int) -> None:
     """A JSON message reaches the container twice (MSG as a Python repr, and exact JSON); each
     rendering must fit, since Linux refuses an environment string over 128 KiB."""
-    if content_type != "application/json":
+    if content_type != ContentType.JSON.value:
         return
     for rendered in (str(message), json.dumps(message)):
         size = len(rendered.encode())

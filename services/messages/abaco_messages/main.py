@@ -7,12 +7,16 @@ import threading
 from abaco_shared.context import Context
 from abaco_shared.http import serve
 from abaco_shared.service import run_service
+from abaco_shared.waiters import CompletionSignals
 
 from .app import make_app
 
 
 def _run(ctx: Context, stop: threading.Event) -> None:
-    serve(make_app(ctx), ctx.cfg.http.host, ctx.cfg.http.messages_port, ctx.cfg.http.threads)
+    assert ctx.auth is not None
+    signals = CompletionSignals(ctx.redis, ctx.cfg.redis.key_prefix)
+    app = make_app(ctx.cfg, ctx.auth, ctx.broker, signals)
+    serve(app, ctx.cfg.http.host, ctx.cfg.http.messages_port, ctx.cfg.http.threads)
 
 
 def main() -> int:

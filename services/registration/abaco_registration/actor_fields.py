@@ -9,7 +9,7 @@ from typing import Any
 from abaco_shared.auth import Principal
 from abaco_shared.errors import PermissionDenied, ValidationError
 
-__all__ = ["parse_actor_body", "PRIVILEGED_FIELDS", "Limits"]
+__all__ = ["parse_actor_body", "parse_force", "PRIVILEGED_FIELDS", "Limits"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,11 @@ def _coerce(name: str, typ: type, value: Any) -> Any:
             raise ValidationError(f"Invalid {name}: expected a list of strings.")
         return value
     raise AssertionError(typ)
+
+
+def parse_force(body: dict[str, Any]) -> bool:
+    """PUT's ``force``: a new revision (and new workers) even with the same image."""
+    return bool(_coerce("force", bool, body.get("force", False)))
 
 
 def parse_actor_body(

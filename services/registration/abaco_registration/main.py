@@ -13,8 +13,10 @@ from .app import make_app
 
 
 def _run(ctx: Context, stop: threading.Event) -> None:
+    assert ctx.auth is not None
     ensure_indexes()
-    serve(make_app(ctx), ctx.cfg.http.host, ctx.cfg.http.registration_port, ctx.cfg.http.threads)
+    app = make_app(ctx.cfg, ctx.auth, ctx.broker)
+    serve(app, ctx.cfg.http.host, ctx.cfg.http.registration_port, ctx.cfg.http.threads)
 
 
 def main() -> int:

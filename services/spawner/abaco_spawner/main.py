@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 
-from abaco_shared.containers import DockerApi
+from abaco_shared.containers import DockerEngine
 from abaco_shared.context import Context
 from abaco_shared.service import run_service
 from abaco_shared.store import ensure_indexes
 
+from .launcher import launch_worker
 from .spawner import Spawner
 
 
 def _run(ctx: Context, stop: threading.Event) -> None:
     ensure_indexes()
-    Spawner(ctx, DockerApi(ctx.cfg.worker.docker_url)).run(stop)
+    cfg = ctx.cfg
+    launch = functools.partial(launch_worker, log_path=cfg.data_path / "logs" / "workers.log")
+    Spawner(cfg.spawner, cfg.host, ctx.broker, DockerEngine(cfg.host.docker_url), launch).run(stop)
 
 
 def main() -> int:

@@ -9,47 +9,54 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Callable
+from typing import Any
 
-from abaco_shared.broker import Message
+from abaco_shared import actors, executions, workers
+from abaco_shared.broker import Broker, Message
 from abaco_shared.channels import CommandChannel, SpawnerWorkerChannel
-from abaco_shared.config import Config
+from abaco_shared.config import HostConfig, SpawnerConfig
 from abaco_shared.containers import DockerApi
-from abaco_shared.context import Context
-from abaco_shared.enums import ActorStatus, WorkerStatus
+from abaco_shared.enums import PullPolicy, WorkerCommandName, WorkerStatus
 from abaco_shared.errors import AbacoError, DockerError
-from abaco_shared.lifecycle import cancel_pending_executions, set_worker_status, stop_workers
 from abaco_shared.messages import SpawnCommand
-from abaco_shared.models import Actor, Worker, utcnow
+from abaco_shared.models import Actor, utcnow
+from abaco_shared.workflows.scaling import stop_workers
 
-from .launcher import launch_worker
-
-__all__ = ["Spawner"]
+__all__ = ["Spawner", "Launcher"]
 
 log = logging.getLogger(__name__)
 
-BUSY_STATUSES = [s.value for s in WorkerStatus.pending()]
+# starts a worker process for (worker_id, actor_dbid) and returns its pid
+Launcher = Callable[[str, str], int]
+CAPACITY_PAUSE = 5.0
 
 
 class Spawner:
-    def __init__(self, ctx: Context, docker: DockerApi) -> None:
-        self.ctx = ctx
-        self.cfg: Config = ctx.cfg
+    """Starts workers on this host for the command queues it serves."""
+
+    def __init__(
+        self, cfg: SpawnerConfig, host: HostConfig, broker: Broker, docker: DockerApi, launch: Launcher
+    ) -> None:
+        self.cfg = cfg
+        self.host = host
+        self.broker = broker
         self.docker = docker
-        self.host_id = ctx.cfg.spawner.host_id
-        self.host_ip = "127.0.0.1"
+        self.launch = launch
         self.hostname = socket.gethostname()
         self.stop = threading.Event()
 
     def run(self, stop: threading.Event) -> None:
         self.stop = stop
-        queues = [CommandChannel(self.ctx.broker, q).queue for q in self.cfg.spawner.host_queues]
-        log.info("spawner consuming %s", ", ".join(q.name for q in queues), extra={"host_id": self.host_id})
-        self.ctx.broker.consume(queues, self._on_command, stop, prefetch=1)
+        queues = [CommandChannel(self.broker, q).queue for q in self.cfg.host_queues]
+        log.info("spawner consuming %s", ", ".join(q.name for q in queues), extra={"host_id": self.host.host_id})
+        self.broker.consume(queues, self.on_command, stop, prefetch=1)
 
-    def _on_command(self, body: dict, message: Message) -> None:
-        if self._at_capacity():
+    def on_command(self, body: dict[str, Any], message: Message) -> None:
+        """Consumer callback: handle one command, then ack it (requeue it while at capacity)."""
+        if workers.count_on_host(self.host.host_id) >= self.cfg.max_workers_per_host:
             message.requeue()
-            self.stop.wait(5.0)
+            self.stop.wait(CAPACITY_PAUSE)
             return
         try:
             self.handle(SpawnCommand.from_dict(body))
@@ -61,60 +68,65 @@ class Spawner:
             if not message.acknowledged:
                 message.ack()
 
-    def _at_capacity(self) -> bool:
-        count = Worker.objects(host_id=self.host_id, status__in=BUSY_STATUSES).count()
-        return count >= self.cfg.spawner.max_workers_per_host
+    def handle(self, cmd: SpawnCommand) -> bool:
+        """Start the worker a command asks for; True when it was started.
 
-    def handle(self, cmd: SpawnCommand) -> None:
-        worker_dbid = f"{cmd.actor_id}_{cmd.worker_id}"
+        REQUESTED -> SPAWNER SETUP -> [PULLING IMAGE] -> CREATING CONTAINER -> UPDATING STORE, then
+        READY on the start barrier. A command whose worker is no longer REQUESTED, or whose actor
+        is gone, failed or departing, is dropped; a worker stopped while it starts is cancelled.
+        """
+        worker_dbid = workers.key_for(cmd.actor_id, cmd.worker_id)
         extra = {"actor_id": cmd.actor_id, "worker_id": cmd.worker_id}
-        actor = Actor.objects(db_id=cmd.actor_id).first()
-        if actor is None or actor.status in (ActorStatus.ERROR.value, ActorStatus.SHUTTING_DOWN.value):
-            Worker.objects(db_id=worker_dbid).delete()
+        actor = actors.get(cmd.actor_id)
+        if actor is None or not actors.accepts_work(actor):
+            workers.delete(worker_dbid)
             log.info("dropped a command for a missing, failed or departing actor", extra=extra)
-            return
-        if not set_worker_status(worker_dbid, WorkerStatus.SPAWNER_SETUP, host_id=self.host_id):
+            return False
+        if not workers.set_status(worker_dbid, WorkerStatus.SPAWNER_SETUP, host_id=self.host.host_id):
             log.info("dropped a stale command (worker no longer REQUESTED)", extra=extra)
-            return
+            return False
         if not self._ensure_image(actor, worker_dbid, cmd.image):
-            return
-        if not set_worker_status(worker_dbid, WorkerStatus.CREATING_CONTAINER):
+            return False
+        if not workers.set_status(worker_dbid, WorkerStatus.CREATING_CONTAINER):
             # stopped during setup (reference 3.2: its record is deleted, nothing was started)
-            Worker.objects(db_id=worker_dbid, pid=None).delete()
+            workers.delete_if(worker_dbid, pid=None)
             log.info("worker stopped during setup; not starting it", extra=extra)
-            return
-        log_path = self.cfg.data_path / "logs" / "workers.log"
-        pid = launch_worker(cmd.worker_id, cmd.actor_id, log_path)
-        recorded = set_worker_status(
+            return False
+        pid = self.launch(cmd.worker_id, cmd.actor_id)
+        recorded = workers.set_status(
             worker_dbid,
             WorkerStatus.UPDATING_STORE,
             pid=pid,
-            host_ip=self.host_ip,
-            location=self.cfg.worker.docker_url,
+            host_ip=self.host.host_ip,
+            location=self.host.docker_url,
             last_health_check_time=utcnow(),
         )
+        barrier = SpawnerWorkerChannel(self.broker, cmd.worker_id)
         if not recorded:  # stopped (or its actor deleted) while starting
             log.info("worker record changed while starting; cancelling it", extra=extra)
-            SpawnerWorkerChannel(self.ctx.broker, cmd.worker_id).send_cancel()
-            return
-        SpawnerWorkerChannel(self.ctx.broker, cmd.worker_id).send_ready()
+            barrier.send_cancel()
+            return False
+        barrier.send_ready()
         log.info("worker started", extra={**extra, "pid": pid})
         if cmd.stop_existing:
-            stop_workers(cmd.actor_id, self.ctx.broker, command="stop-no-delete", exclude=cmd.worker_id)
+            stop_workers(cmd.actor_id, self.broker, WorkerCommandName.STOP_NO_DELETE, exclude=cmd.worker_id)
+        return True
 
     def _ensure_image(self, actor: Actor, worker_dbid: str, image: str) -> bool:
+        """Make the image present by the pull policy; on failure the actor goes to ERROR with a
+        message naming this host, its worker record is deleted and its waiting executions end."""
         try:
-            policy = self.cfg.spawner.pull_policy
-            if policy == "always" or not self.docker.image_present(image):
-                if policy == "never":
+            policy = PullPolicy(self.cfg.pull_policy)
+            if policy is PullPolicy.ALWAYS or not self.docker.image_present(image):
+                if policy is PullPolicy.NEVER:
                     raise DockerError(f"image {image} is not present and the pull policy is 'never'")
-                set_worker_status(worker_dbid, WorkerStatus.PULLING_IMAGE)
+                workers.set_status(worker_dbid, WorkerStatus.PULLING_IMAGE)
                 self.docker.pull(image)
             return True
         except DockerError as exc:
-            reason = f"Could not get image {image} on host {self.host_id} ({self.hostname}): {exc}"
-            Actor.objects(db_id=actor.db_id).update_one(set__status=ActorStatus.ERROR.value, set__status_message=reason)
-            Worker.objects(db_id=worker_dbid).delete()
-            cancel_pending_executions(actor.db_id, reason)
+            reason = f"Could not get image {image} on host {self.host.host_id} ({self.hostname}): {exc}"
+            actors.fail(actor.db_id, reason)
+            workers.delete(worker_dbid)
+            executions.end_pending(actor.db_id, reason)
             log.error("image unavailable: %s", exc, extra={"actor_id": actor.db_id})
             return False

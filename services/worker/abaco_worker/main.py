@@ -6,12 +6,50 @@ import os
 import sys
 import threading
 
-from abaco_shared.containers import DockerApi
+from abaco_shared.config import Config
+from abaco_shared.containers import DockerApi, DockerEngine
 from abaco_shared.context import Context
+from abaco_shared.retry import RetryPolicy
 from abaco_shared.runtime import EXIT_CONFIG
 from abaco_shared.service import run_service
+from abaco_shared.waiters import CompletionSignals
 
-from .worker import ActorWorker
+from .cgroups import cgroup_layout
+from .execution import ExecutionRunner, Placement, RunLimits
+from .state import WorkerState
+from .worker import ActorWorker, Heartbeat
+
+__all__ = ["main", "build_worker"]
+
+
+def build_worker(ctx: Context, docker: DockerApi, worker_id: str, actor_dbid: str) -> ActorWorker:
+    """Assemble a worker and its execution runner from the process's connections."""
+    cfg: Config = ctx.cfg
+    wcfg = cfg.worker
+    driver, version = docker.cgroup_info()
+    cgroup_parent, meter = cgroup_layout(driver, version, wcfg.cgroup_parent, worker_id, wcfg.cgroup_root)
+    placement = Placement(
+        worker_id=worker_id,
+        host_id=cfg.host.host_id,
+        install_id=cfg.general.install_id,
+        api_server=cfg.general.api_server,
+        network=wcfg.network,
+        cgroup_parent=cgroup_parent,
+    )
+    limits = RunLimits(
+        max_run_time=wcfg.max_run_time,
+        max_run_time_limit=wcfg.max_run_time_limit,
+        mem_limit=wcfg.mem_limit,
+        max_cpus=wcfg.max_cpus,
+        stop_grace=wcfg.stop_grace,
+        max_log_length=wcfg.max_log_length,
+        leave_containers=wcfg.leave_containers,
+    )
+    policy = RetryPolicy(wcfg.max_attempts, wcfg.retry_delay, wcfg.max_failures)
+    signals = CompletionSignals(ctx.redis, cfg.redis.key_prefix)
+    runner = ExecutionRunner(placement, limits, docker, meter, WorkerState(), signals, policy)
+    heartbeat = Heartbeat(ctx.redis, cfg.redis.key_prefix, worker_id)
+    return ActorWorker(worker_id, actor_dbid, ctx.broker, runner, policy, heartbeat, cfg.spawner.worker_ready_timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
 
     def run(ctx: Context, stop: threading.Event) -> int:
-        return ActorWorker(ctx, DockerApi(ctx.cfg.worker.docker_url), worker_id, actor_dbid).run(stop)
+        docker = DockerEngine(ctx.cfg.host.docker_url)
+        return build_worker(ctx, docker, worker_id, actor_dbid).run(stop)
 
     return run_service(f"worker[{worker_id}]", run)

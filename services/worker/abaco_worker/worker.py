@@ -2,7 +2,8 @@
 
 Ack policy: a mailbox message is acked only after its execution is recorded in a terminal state,
 so a crash anywhere before that redelivers it (at-least-once); an execution already terminal when
-its message arrives again is acked without running twice.
+its message arrives again is acked without running twice. What is requeued and when is the
+RetryPolicy's decision.
 """
 
 from __future__ import annotations
@@ -10,175 +11,175 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 
-from abaco_shared.broker import Message
+from abaco_shared import actors, workers
+from abaco_shared.broker import Broker, Message
 from abaco_shared.channels import MailboxChannel, SpawnerWorkerChannel, WorkerChannel
-from abaco_shared.containers import DockerApi
-from abaco_shared.context import Context
-from abaco_shared.enums import ActorStatus, WorkerStatus
+from abaco_shared.enums import ActorStatus, Barrier, WorkerCommandName, WorkerStatus
 from abaco_shared.errors import AbacoError, ChannelTimeout, ValidationError
-from abaco_shared.lifecycle import set_worker_status
 from abaco_shared.messages import MailboxMessage, WorkerCommand
-from abaco_shared.models import Actor, Worker, utcnow
+from abaco_shared.models import utcnow
+from abaco_shared.retry import Disposition, RetryPolicy
 
-from .cgroups import cgroup_layout
 from .execution import ExecutionRunner
 
-__all__ = ["ActorWorker", "WorkerState"]
+__all__ = ["ActorWorker", "Heartbeat"]
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_EVERY = 10.0
-MAX_CONSECUTIVE_FAILURES = 5
 
+class Heartbeat:
+    """A worker's liveness key in Redis, written at most every ``every`` seconds."""
 
-@dataclass
-class WorkerState:
-    """What the control thread and the main loop share (instead of module globals)."""
+    def __init__(self, client: redis.Redis, prefix: str, worker_id: str, every: float = 10.0) -> None:
+        self.client = client
+        self.key = workers.heartbeat_key(prefix, worker_id)
+        self.every = every
+        self._last = 0.0
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    execution_id: str = ""
-    container_id: str = ""
-    stop_command: str = ""  # "stop" or "stop-no-delete" once asked
-    force_quit: bool = False
+    def beat(self) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every:
+            return
+        self._last = now
+        try:
+            self.client.set(self.key, str(time.time()), ex=int(self.every * 12))
+        except redis.RedisError as exc:  # a missed beat is not worth dying for
+            log.warning("could not write the heartbeat: %s", exc)
+
+    def clear(self) -> None:
+        try:
+            self.client.delete(self.key)
+        except redis.RedisError as exc:
+            log.warning("could not delete the heartbeat: %s", exc)
 
 
 class ActorWorker:
-    def __init__(self, ctx: Context, docker: DockerApi, worker_id: str, actor_dbid: str) -> None:
-        self.ctx = ctx
-        self.docker = docker
+    """One worker of one actor: start barrier, mailbox consumer, control channel, clean exit."""
+
+    def __init__(
+        self,
+        worker_id: str,
+        actor_dbid: str,
+        broker: Broker,
+        runner: ExecutionRunner,
+        policy: RetryPolicy,
+        heartbeat: Heartbeat,
+        ready_timeout: float,
+    ) -> None:
         self.worker_id = worker_id
         self.actor_dbid = actor_dbid
-        self.db_id = f"{actor_dbid}_{worker_id}"
-        self.state = WorkerState()
+        self.db_id = workers.key_for(actor_dbid, worker_id)
+        self.broker = broker
+        self.runner = runner
+        self.state = runner.state
+        self.policy = policy
+        self.heartbeat = heartbeat
+        self.ready_timeout = ready_timeout
+        self.revision = 0
         self.stop = threading.Event()
-        driver, version = docker.cgroup_info()
-        self.cgroup_parent, self.meter = cgroup_layout(
-            driver, version, ctx.cfg.worker.cgroup_parent, worker_id, ctx.cfg.worker.cgroup_root
-        )
-        self.runner = ExecutionRunner(ctx, docker, self.meter, self.cgroup_parent, worker_id, self.state)
-        self._last_beat = 0.0
-        self._failures = 0
         self.log_extra = {"worker_id": worker_id, "actor_id": actor_dbid}
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def run(self, stop: threading.Event) -> int:
-        """Wait for the spawner's READY, then serve the mailbox until stopped."""
-        self.stop = stop
+    def start(self) -> bool:
+        """Wait for the spawner's READY and become READY; False when this worker must not serve."""
         try:
-            barrier = SpawnerWorkerChannel(self.ctx.broker, self.worker_id).wait_ready(
-                self.ctx.cfg.spawner.worker_ready_timeout
-            )
+            barrier = SpawnerWorkerChannel(self.broker, self.worker_id).wait_ready(self.ready_timeout)
         except ChannelTimeout:
             log.error("no READY from the spawner; exiting", extra=self.log_extra)
-            self._cleanup()
-            return 1
-        if barrier.status != "READY":
-            self.state.stop_command = "cancelled"
-            self._cleanup()
-            return 0
-        worker = Worker.objects(db_id=self.db_id).first()
-        actor = Actor.objects(db_id=self.actor_dbid).first()
-        if worker is None or actor is None:
+            return False
+        if barrier.status != Barrier.READY:
+            self.state.request_stop("cancelled")
+            return False
+        worker = workers.get(self.db_id)
+        if worker is None or actors.get(self.actor_dbid) is None:
             log.warning("worker record or actor vanished before start", extra=self.log_extra)
-            return 0
+            return False
         self.revision = worker.revision
-        if not set_worker_status(self.db_id, WorkerStatus.READY, last_health_check_time=utcnow()):
+        if not workers.set_status(self.db_id, WorkerStatus.READY, last_health_check_time=utcnow()):
             log.warning("worker could not become READY (status changed)", extra=self.log_extra)
-            self._cleanup()
-            return 0
-        Actor.objects(db_id=self.actor_dbid, revision=self.revision, status=ActorStatus.SUBMITTED.value).update_one(
-            set__status=ActorStatus.READY.value, set__status_message=""
-        )
+            return False
+        actors.mark_ready(self.actor_dbid, self.revision)
         log.info("worker ready", extra=self.log_extra)
-        control = threading.Thread(target=self._control_loop, name="control", daemon=True)
-        control.start()
+        return True
+
+    def run(self, stop: threading.Event) -> int:
+        """Serve the mailbox until stopped; always clean up the record, channel and cgroup."""
+        self.stop = stop
         try:
-            self.ctx.broker.consume(
-                [MailboxChannel(self.ctx.broker, self.actor_dbid).queue],
-                self._on_message,
+            if not self.start():
+                return 0 if self.state.stopping() == "cancelled" else 1
+            threading.Thread(target=self._control_loop, name="control", daemon=True).start()
+            self.broker.consume(
+                [MailboxChannel(self.broker, self.actor_dbid).queue],
+                self.on_message,
                 self.stop,
                 prefetch=1,
-                on_idle=self._heartbeat,
+                on_idle=self.heartbeat.beat,
             )
+            return 0
         finally:
             self.stop.set()
-            self._cleanup()
-        return 0
+            self.cleanup()
 
-    def _cleanup(self) -> None:
+    def cleanup(self) -> None:
         self.runner.remove_finished()
-        Worker.objects(db_id=self.db_id).update_one(set__status=WorkerStatus.SHUTTING_DOWN.value)
-        Worker.objects(db_id=self.db_id).delete()
+        workers.set_status(self.db_id, WorkerStatus.SHUTTING_DOWN)
+        workers.delete(self.db_id)
+        self.heartbeat.clear()
         try:
-            self.ctx.redis.delete(self._heartbeat_key)
-        except redis.RedisError as exc:
-            log.warning("could not delete the heartbeat: %s", exc, extra=self.log_extra)
-        try:
-            WorkerChannel(self.ctx.broker, self.worker_id).delete()
+            WorkerChannel(self.broker, self.worker_id).delete()
         except AbacoError as exc:
             log.warning("could not delete the worker channel: %s", exc, extra=self.log_extra)
-        self.meter.remove()
-        log.info("worker stopped", extra={**self.log_extra, "reason": self.state.stop_command or "signal"})
-
-    @property
-    def _heartbeat_key(self) -> str:
-        return f"{self.ctx.cfg.redis.key_prefix}worker:{self.worker_id}:heartbeat"
-
-    def _heartbeat(self) -> None:
-        now = time.monotonic()
-        if now - self._last_beat >= HEARTBEAT_EVERY:
-            self._last_beat = now
-            try:
-                self.ctx.redis.set(self._heartbeat_key, str(time.time()), ex=int(HEARTBEAT_EVERY * 12))
-            except redis.RedisError as exc:  # a missed beat is not worth dying for
-                log.warning("could not write the heartbeat: %s", exc, extra=self.log_extra)
+        self.runner.meter.remove()
+        log.info("worker stopped", extra={**self.log_extra, "reason": self.state.stopping() or "signal"})
 
     # -- the worker channel ----------------------------------------------------------------------
     def _control_loop(self) -> None:
-        queue = WorkerChannel(self.ctx.broker, self.worker_id).queue
+        queue = WorkerChannel(self.broker, self.worker_id).queue
         try:
-            self.ctx.broker.consume([queue], self._on_control, self.stop, prefetch=10)
+            self.broker.consume([queue], self.on_control, self.stop, prefetch=10)
         except Exception:
             log.exception("worker channel consumer failed; stopping", extra=self.log_extra)
             self.stop.set()
 
-    def _on_control(self, body: dict, message: Message) -> None:
+    def on_control(self, body: dict[str, Any], message: Message) -> None:
         message.ack()
         try:
-            cmd = WorkerCommand.from_dict(body)
+            self.control(WorkerCommand.from_dict(body))
         except ValidationError as exc:
             log.warning("ignored a bad worker command: %s", exc, extra=self.log_extra)
+
+    def control(self, cmd: WorkerCommand) -> None:
+        """``status`` answers a health ping; ``force_quit`` stops the running container; ``stop``
+        force-quits and exits; ``stop-no-delete`` lets the running execution finish, then exits."""
+        command = WorkerCommandName(cmd.command)
+        if command is WorkerCommandName.STATUS:
+            workers.touch(self.db_id)
             return
-        if cmd.command == "status":
-            Worker.objects(db_id=self.db_id).update_one(set__last_health_check_time=utcnow())
-            return
-        if cmd.command == "force_quit":
+        if command is WorkerCommandName.FORCE_QUIT:
             self.runner.force_quit(cmd.execution_id)
             return
-        with self.state.lock:
-            self.state.stop_command = cmd.command
-        Worker.objects(db_id=self.db_id).update_one(set__status=WorkerStatus.SHUTTING_DOWN.value)
-        if cmd.command == "stop":  # the actor is going away: do not finish its execution
+        self.state.request_stop(command.value)
+        workers.set_status(self.db_id, WorkerStatus.SHUTTING_DOWN)
+        if command is WorkerCommandName.STOP:  # the actor is going away: do not finish its execution
             self.runner.force_quit("")
-        log.info("worker asked to %s", cmd.command, extra=self.log_extra)
+        log.info("worker asked to %s", command.value, extra=self.log_extra)
         self.stop.set()
 
     # -- the mailbox -----------------------------------------------------------------------------
-    def _on_message(self, body: dict, message: Message) -> None:
-        if self.stop.is_set() or self.state.stop_command:
+    def on_message(self, body: dict[str, Any], message: Message) -> None:
+        """Consumer callback for one mailbox delivery."""
+        if self.stop.is_set() or self.state.stopping():
             message.requeue()
             return
-        actor = Actor.objects(db_id=self.actor_dbid).first()
-        if actor is None or actor.status == ActorStatus.SHUTTING_DOWN.value:
-            message.requeue()
-            self.stop.set()
-            return
-        if actor.revision != self.revision:
-            log.info("stale worker (actor revision %s): handing back", actor.revision, extra=self.log_extra)
+        actor = actors.get(self.actor_dbid)
+        if actor is None or actor.status == ActorStatus.SHUTTING_DOWN or actor.revision != self.revision:
+            reason = "stale" if actor is not None and actor.revision != self.revision else "departing"
+            log.info("handing the message back and exiting: actor %s", reason, extra=self.log_extra)
             message.requeue()
             self.stop.set()
             return
@@ -188,23 +189,6 @@ class ActorWorker:
             log.error("dropped an unreadable mailbox message: %s", exc, extra=self.log_extra)
             message.ack()
             return
-        try:
-            done = self.runner.handle(actor, msg)
-            self._failures = 0
-        except Exception:
-            self._failures += 1
-            log.exception("execution %s failed unexpectedly", msg.execution_id, extra=self.log_extra)
-            message.requeue()
-            if self._failures >= MAX_CONSECUTIVE_FAILURES:
-                log.error("too many consecutive failures; worker exits", extra=self.log_extra)
-                self.stop.set()
-            else:
-                self.stop.wait(min(2**self._failures, 10))
-            return
-        if done:
-            message.ack()
+        if self.policy.run(lambda: self.runner.handle(actor, msg), message, self.stop) is Disposition.ACK:
             self.runner.remove_finished()
-        else:
-            message.requeue()
-            self.stop.wait(1.0)
-        self._heartbeat()
+        self.heartbeat.beat()

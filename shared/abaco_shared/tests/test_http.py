@@ -30,7 +30,7 @@ def call(app, method, path, body=b"", headers=None):
 def app():
     cfg = load_config(env={})
     auth = Authenticator(cfg.auth, b"x" * 32)
-    app = AbacoApp(cfg, auth, "test")
+    app = AbacoApp(cfg.general.version, auth, cfg.http.max_content_length)
 
     @app.get("/hello")
     def hello():

@@ -1,0 +1,231 @@
+"""Execution records: keys, queries and the life of one execution. The only module that writes them.
+
+    submit -> claim -> start -> complete        (COMPLETE, with an outcome)
+                   \\-> end(outcome, reason)     (ERROR: never ran to an exit code)
+
+An execution's key is ``<actor db_id>_<execution_id>``. ``status`` keeps the original's
+vocabulary (a non-zero exit still ends COMPLETE); ``outcome`` says what really happened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mongoengine.queryset.visitor import Q
+
+from .enums import ExecutionOutcome, ExecutionStatus
+from .models import Actor, Execution, utcnow
+
+__all__ = [
+    "key_for",
+    "Totals",
+    "Completion",
+    "submit",
+    "get",
+    "get_by_key",
+    "is_terminal",
+    "claim",
+    "start",
+    "complete",
+    "end",
+    "end_pending",
+    "end_lost",
+    "page",
+    "totals",
+    "actors_with_unclaimed_before",
+    "actors_with_unfinished",
+    "running_worker",
+]
+
+TERMINAL = [s.value for s in ExecutionStatus if s.terminal]
+UNFINISHED = [ExecutionStatus.SUBMITTED.value, ExecutionStatus.RUNNING.value]
+# what of Docker's State is kept on the record
+FINAL_STATE_KEYS = ("Status", "ExitCode", "OOMKilled", "Error", "StartedAt", "FinishedAt", "Dead", "Running")
+
+
+def key_for(actor_dbid: str, execution_id: str) -> str:
+    return f"{actor_dbid}_{execution_id}"
+
+
+@dataclass(frozen=True)
+class Totals:
+    count: int = 0
+    cpu: int = 0
+    io: int = 0
+    runtime: int = 0
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a container run produced, ready to be recorded."""
+
+    outcome: ExecutionOutcome
+    exit_code: int
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    runtime_ms: int
+    cpu_ns: int = 0
+    io_bytes: int = 0
+    final_state: dict[str, Any] = field(default_factory=dict)
+
+
+def submit(
+    actor: Actor,
+    execution_id: str,
+    executor: str,
+    content_type: str,
+    message: Any,
+    params: dict[str, str],
+) -> Execution:
+    """Record a new SUBMITTED execution for a message about to be queued."""
+    ex = Execution(
+        db_id=key_for(actor.db_id, execution_id),
+        execution_id=execution_id,
+        actor_dbid=actor.db_id,
+        tenant=actor.tenant,
+        executor=executor,
+        content_type=content_type,
+        message=message,
+        params=params,
+        message_received_time=utcnow(),
+    )
+    ex.save(force_insert=True)
+    return ex
+
+
+def get(actor_dbid: str, execution_id: str) -> Execution | None:
+    return get_by_key(key_for(actor_dbid, execution_id))
+
+
+def get_by_key(ex_dbid: str) -> Execution | None:
+    return Execution.objects(db_id=ex_dbid).first()  # type: ignore[no-any-return]
+
+
+def is_terminal(ex_dbid: str) -> bool:
+    """True when the execution has ended (or no longer exists)."""
+    ex = Execution.objects(db_id=ex_dbid).only("status").first()
+    return ex is None or ExecutionStatus(ex.status).terminal
+
+
+def running_worker(ex_dbid: str) -> str:
+    """The worker id running this execution, or "" when it is not RUNNING."""
+    ex = Execution.objects(db_id=ex_dbid).only("status", "worker_id").first()
+    if ex is None or ex.status != ExecutionStatus.RUNNING.value:
+        return ""
+    return str(ex.worker_id or "")
+
+
+def claim(ex_dbid: str, worker_id: str) -> Execution | None:
+    """Take an execution for a run by ``worker_id``: one atomic update that counts the attempt.
+
+    None when it is terminal or unknown (a duplicate delivery: ack it without running). An
+    execution that health ended as LOST is revived, since its message did turn up.
+    """
+    claimable = Q(status__nin=TERMINAL) | Q(outcome=ExecutionOutcome.LOST.value)
+    return Execution.objects(Q(db_id=ex_dbid) & claimable).modify(  # type: ignore[no-any-return]
+        new=True,
+        set__worker_id=worker_id,
+        inc__attempts=1,
+        set__status=ExecutionStatus.SUBMITTED.value,
+        unset__outcome=True,
+        set__status_message="",
+    )
+
+
+def start(ex_dbid: str) -> None:
+    """The container is running."""
+    Execution.objects(db_id=ex_dbid).update_one(set__status=ExecutionStatus.RUNNING.value, set__start_time=utcnow())
+
+
+def complete(ex_dbid: str, done: Completion) -> None:
+    """The container exited: record its exit code, times, usage and final state (COMPLETE)."""
+    now = utcnow()
+    Execution.objects(db_id=ex_dbid).update_one(
+        set__status=ExecutionStatus.COMPLETE.value,
+        set__outcome=done.outcome.value,
+        set__exit_code=done.exit_code,
+        set__start_time=done.started_at or now,
+        set__finish_time=done.finished_at or now,
+        set__runtime=done.runtime_ms,
+        set__cpu=done.cpu_ns,
+        set__io=done.io_bytes,
+        set__final_state={k: v for k, v in done.final_state.items() if k in FINAL_STATE_KEYS},
+    )
+
+
+def _ended(outcome: ExecutionOutcome, reason: str) -> dict[str, object]:
+    return {
+        "set__status": ExecutionStatus.ERROR.value,
+        "set__outcome": outcome.value,
+        "set__status_message": reason,
+        "set__finish_time": utcnow(),
+    }
+
+
+def end(ex_dbid: str, outcome: ExecutionOutcome, reason: str) -> bool:
+    """End an execution that did not run to an exit code (ERROR with ``outcome`` and ``reason``).
+
+    Only an unfinished execution is ended: a COMPLETE one keeps its result.
+    """
+    return bool(Execution.objects(db_id=ex_dbid, status__in=UNFINISHED).update_one(**_ended(outcome, reason)))
+
+
+def end_pending(actor_dbid: str, reason: str) -> int:
+    """End the actor's executions that no worker has claimed (their messages will never run:
+    a purged mailbox, a deleted or failed actor)."""
+    pending = Execution.objects(actor_dbid=actor_dbid, status=ExecutionStatus.SUBMITTED.value, worker_id="")
+    return int(pending.update(**_ended(ExecutionOutcome.NOT_STARTED, reason)))
+
+
+def end_lost(actor_dbid: str, cutoff: dt.datetime, reason: str) -> int:
+    """End the actor's never-claimed executions received before ``cutoff`` as LOST."""
+    lost = Execution.objects(
+        actor_dbid=actor_dbid,
+        status=ExecutionStatus.SUBMITTED.value,
+        worker_id="",
+        message_received_time__lt=cutoff,
+    )
+    return int(lost.update(**_ended(ExecutionOutcome.LOST, reason)))
+
+
+def page(actor_dbid: str, limit: int, skip: int) -> list[Execution]:
+    """The actor's executions, newest first (stable: ties broken by key)."""
+    if limit <= 0:
+        return []
+    qs = Execution.objects(actor_dbid=actor_dbid).order_by("-message_received_time", "-db_id")
+    return list(qs.skip(skip).limit(limit))
+
+
+def totals(actor_dbid: str) -> Totals:
+    """Count and sums of cpu, io and runtime over all the actor's executions."""
+    pipeline = [
+        {"$match": {"actor_dbid": actor_dbid}},
+        {
+            "$group": {
+                "_id": None,
+                "count": {"$sum": 1},
+                "cpu": {"$sum": "$cpu"},
+                "io": {"$sum": "$io"},
+                "runtime": {"$sum": "$runtime"},
+            }
+        },
+    ]
+    rows = list(Execution.objects.aggregate(pipeline))
+    if not rows:
+        return Totals()
+    return Totals(**{k: int(rows[0][k]) for k in ("count", "cpu", "io", "runtime")})
+
+
+def actors_with_unclaimed_before(cutoff: dt.datetime) -> list[str]:
+    """Actor keys with executions never claimed by a worker and received before ``cutoff``."""
+    qs = Execution.objects(status=ExecutionStatus.SUBMITTED.value, worker_id="", message_received_time__lt=cutoff)
+    return sorted(qs.distinct("actor_dbid"))
+
+
+def actors_with_unfinished(keep: Callable[[str], bool] | None = None) -> list[str]:
+    """Actor keys that have SUBMITTED or RUNNING executions."""
+    found = sorted(Execution.objects(status__in=UNFINISHED).distinct("actor_dbid"))
+    return [a for a in found if keep is None or keep(a)]

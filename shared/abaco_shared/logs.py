@@ -1,0 +1,32 @@
+"""Execution logs: one record per execution, keyed like it, with an optional expiry time."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from .models import Execution, Log, utcnow
+
+__all__ = ["save", "text_of", "delete_for_actor"]
+
+
+def save(ex: Execution, text: str, ttl: int | None) -> None:
+    """Store an execution's output (replacing an earlier copy); ``ttl`` seconds, if any, until it
+    may be expired."""
+    Log(
+        db_id=ex.db_id,
+        actor_dbid=ex.actor_dbid,
+        tenant=ex.tenant,
+        execution_id=ex.execution_id,
+        logs=text,
+        exp=utcnow() + dt.timedelta(seconds=ttl) if ttl else None,
+    ).save()
+
+
+def text_of(ex_dbid: str) -> str:
+    """The execution's logs ("" when none were saved)."""
+    record = Log.objects(db_id=ex_dbid).only("logs").first()
+    return str(record.logs) if record else ""
+
+
+def delete_for_actor(actor_dbid: str) -> int:
+    return int(Log.objects(actor_dbid=actor_dbid).delete())

@@ -1,0 +1,58 @@
+"""Permission records: one user's level on one object, and the checks built on them.
+
+Objects are named by their key (an actor's ``db_id``; later aliases and configs), which starts
+with the tenant: a caller never has any level on another tenant's object.
+"""
+
+from __future__ import annotations
+
+from .auth import Principal
+from .enums import Permission
+from .errors import PermissionDenied
+from .models import PermissionRecord
+
+__all__ = ["WORLD", "grant", "level_of", "readable_objects", "require", "revoke_all"]
+
+WORLD = "ABACO_WORLD"
+
+
+def grant(tenant: str, object_id: str, user: str, level: Permission) -> None:
+    """Set ``user``'s level on an object (upsert)."""
+    PermissionRecord.objects(tenant=tenant, object_id=object_id, user=user).update_one(
+        set__level=level.name, upsert=True
+    )
+
+
+def level_of(principal: Principal, object_id: str) -> Permission:
+    """The caller's effective level on an object: admins have UPDATE on their tenant's objects."""
+    if not object_id.startswith(principal.tenant + "_"):
+        return Permission.NONE
+    if principal.is_admin:
+        return Permission.UPDATE
+    best = Permission.NONE
+    for rec in PermissionRecord.objects(
+        tenant=principal.tenant, object_id=object_id, user__in=[principal.user, WORLD]
+    ).only("level"):
+        best = max(best, Permission[rec.level])
+    return best
+
+
+def readable_objects(principal: Principal) -> set[str]:
+    """Keys of the objects the caller may READ (admins: use a tenant filter instead)."""
+    return {
+        rec.object_id
+        for rec in PermissionRecord.objects(tenant=principal.tenant, user__in=[principal.user, WORLD])
+        if Permission[rec.level] >= Permission.READ
+    }
+
+
+def require(principal: Principal, object_id: str, needed: Permission) -> Permission:
+    level = level_of(principal, object_id)
+    if level < needed:
+        raise PermissionDenied(f"Not authorized -- you need {needed.name} permission on this object.")
+    return level
+
+
+def revoke_all(tenant: str, object_id: str) -> int:
+    """Remove every grant on an object (it is being deleted)."""
+    return int(PermissionRecord.objects(tenant=tenant, object_id=object_id).delete())

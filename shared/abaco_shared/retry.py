@@ -1,0 +1,87 @@
+"""Retry, back-off and requeue rules for a consumer, in one place (the way dramatiq's Retries
+middleware keeps them out of the worker's message handling).
+
+A handler says what should become of a delivery (:class:`Disposition`); :meth:`RetryPolicy.run`
+does it: ack, or requeue after a pause, and, on an unexpected exception, requeue with an
+exponential back-off and stop the consumer after too many failures in a row.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+__all__ = ["Disposition", "Delivery", "RetryPolicy"]
+
+log = logging.getLogger(__name__)
+
+
+class Disposition(enum.StrEnum):
+    ACK = "ack"  # done with it (finished, given up on, or a duplicate)
+    RETRY = "retry"  # hand it back to the queue to be tried again later
+
+
+class Delivery(Protocol):
+    """The part of a kombu message a policy needs."""
+
+    def ack(self) -> None: ...
+
+    def requeue(self) -> None: ...
+
+
+class RetryPolicy:
+    """How often a message is tried and how long a consumer backs off.
+
+    ``max_attempts``: runs of one message before it is given up (its attempts are counted on its
+    record, so this holds across workers and restarts). ``max_failures``: unexpected exceptions in
+    a row before the consumer stops (its process exits and is replaced).
+    """
+
+    def __init__(
+        self,
+        max_attempts: int = 3,
+        retry_delay: float = 1.0,
+        max_failures: int = 5,
+        backoff_max: float = 10.0,
+    ) -> None:
+        self.max_attempts = max_attempts
+        self.retry_delay = retry_delay
+        self.max_failures = max_failures
+        self.backoff_max = backoff_max
+        self.failures = 0
+
+    def exhausted(self, attempts: int) -> bool:
+        """True when a message has already been run ``max_attempts`` times before this one."""
+        return attempts > self.max_attempts
+
+    def may_retry(self, attempts: int) -> bool:
+        """True when a run that failed at attempt ``attempts`` should be tried again."""
+        return attempts < self.max_attempts
+
+    def backoff(self, failures: int) -> float:
+        return float(min(2**failures, self.backoff_max))
+
+    def run(self, handle: Callable[[], Disposition], delivery: Delivery, stop: threading.Event) -> Disposition:
+        """Run ``handle`` for one delivery and settle it; returns what was done with it."""
+        try:
+            disposition = handle()
+        except Exception:
+            self.failures += 1
+            log.exception("handling a message failed (%s in a row)", self.failures)
+            delivery.requeue()
+            if self.failures >= self.max_failures:
+                log.error("too many failures in a row; stopping the consumer")
+                stop.set()
+            else:
+                stop.wait(self.backoff(self.failures))
+            return Disposition.RETRY
+        self.failures = 0
+        if disposition is Disposition.ACK:
+            delivery.ack()
+        else:
+            delivery.requeue()
+            stop.wait(self.retry_delay)
+        return disposition

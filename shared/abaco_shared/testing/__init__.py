@@ -1,0 +1,8 @@
+"""Fakes and fixtures for fast unit tests of the daemons and workflows (no services needed).
+
+``mongomock`` and ``fakeredis`` are test dependencies: they are imported only when used.
+"""
+
+from .fakes import FakeDelivery, FakeDocker, FakeRun, fake_redis, memory_broker, use_mongomock
+
+__all__ = ["FakeDelivery", "FakeDocker", "FakeRun", "fake_redis", "memory_broker", "use_mongomock"]

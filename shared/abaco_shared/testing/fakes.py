@@ -1,0 +1,166 @@
+"""Test doubles: a Docker engine in memory, a kombu delivery, and stores that need no server.
+
+The broker is real kombu on its ``memory://`` transport (with a unique queue prefix per call);
+MongoDB is mongomock behind mongoengine's default connection; Redis is fakeredis.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import mongoengine
+
+from ..broker import Broker
+from ..containers import ContainerResult, ContainerSpec
+from ..errors import DockerError
+
+__all__ = ["FakeDocker", "FakeRun", "FakeDelivery", "memory_broker", "fake_redis", "use_mongomock"]
+
+
+@dataclass
+class FakeRun:
+    """What the next container run does: exit with ``exit_code`` and print ``logs``, or fail."""
+
+    exit_code: int = 0
+    logs: str = ""
+    error: str = ""  # raise DockerError with this text instead of running
+    timed_out: bool = False
+    runtime_ms: int = 5
+    oom_killed: bool = False
+    during: Callable[[str], None] | None = None  # called with the container id while it "runs"
+
+
+@dataclass
+class FakeDocker:
+    """An in-memory :class:`~abaco_shared.containers.DockerApi`.
+
+    ``runs`` is a queue of :class:`FakeRun` (a plain success once empty); every call is recorded
+    in ``calls``; containers stay in ``containers`` until removed.
+    """
+
+    images: set[str] = field(default_factory=set)
+    pull_error: str = ""
+    runs: list[FakeRun] = field(default_factory=list)
+    driver: tuple[str, int] = ("cgroupfs", 1)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    containers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    specs: list[ContainerSpec] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    _ids: Iterator[int] = field(default_factory=itertools.count)
+
+    def ping(self) -> bool:
+        return True
+
+    def cgroup_info(self) -> tuple[str, int]:
+        return self.driver
+
+    def image_present(self, image: str) -> bool:
+        self.calls.append(("image_present", image))
+        return image in self.images
+
+    def pull(self, image: str) -> None:
+        self.calls.append(("pull", image))
+        if self.pull_error:
+            raise DockerError(f"cannot pull image {image}: {self.pull_error}")
+        self.images.add(image)
+
+    def run(
+        self,
+        spec: ContainerSpec,
+        on_started: Callable[[str], None] | None = None,
+        max_log_length: int = 1_000_000,
+    ) -> ContainerResult:
+        self.calls.append(("run", spec.image))
+        self.specs.append(spec)
+        plan = self.runs.pop(0) if self.runs else FakeRun()
+        if plan.error:
+            raise DockerError(plan.error)
+        cid = f"c{next(self._ids):012d}"
+        self.containers[cid] = {"Id": cid, "Labels": dict(spec.labels), "State": "running"}
+        if on_started is not None:
+            on_started(cid)
+        if plan.during is not None:
+            plan.during(cid)
+        started = dt.datetime(2026, 1, 1, 12, 0, 0)
+        finished = started + dt.timedelta(milliseconds=plan.runtime_ms)
+        self.containers[cid]["State"] = "exited"
+        state = {"Status": "exited", "ExitCode": plan.exit_code, "OOMKilled": plan.oom_killed, "Running": False}
+        logs = plan.logs if len(plan.logs) <= max_log_length else plan.logs[:max_log_length]
+        return ContainerResult(cid, plan.exit_code, started, finished, logs, state, plan.timed_out)
+
+    def stop(self, cid: str, grace: int = 10) -> None:
+        self.calls.append(("stop", cid))
+        self.stopped.append(cid)
+
+    def remove(self, cid: str) -> None:
+        self.calls.append(("remove", cid))
+        self.containers.pop(cid, None)
+
+    def list_labelled(self, label: str) -> list[dict[str, Any]]:
+        key, _, value = label.partition("=")
+        return [c for c in self.containers.values() if c["Labels"].get(key) == value]
+
+    def add_container(self, labels: dict[str, str]) -> str:
+        """Put a container in the engine as if something else had started it."""
+        cid = f"c{next(self._ids):012d}"
+        self.containers[cid] = {"Id": cid, "Labels": dict(labels), "State": "running"}
+        return cid
+
+
+@dataclass
+class FakeDelivery:
+    """A kombu message as a consumer callback sees it: ack/requeue/reject are recorded."""
+
+    body: Any = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    settled: str = ""
+
+    @property
+    def acknowledged(self) -> bool:
+        return bool(self.settled)
+
+    def ack(self) -> None:
+        self.settled = "ack"
+
+    def requeue(self) -> None:
+        self.settled = "requeue"
+
+    def reject(self, requeue: bool = False) -> None:
+        self.settled = "requeue" if requeue else "reject"
+
+
+def memory_broker() -> Broker:
+    """A Broker on kombu's in-process transport, with queue names no other test shares."""
+    return Broker("memory://", retries=1, prefix=f"t{uuid.uuid4().hex[:8]}_")
+
+
+def fake_redis() -> Any:
+    import fakeredis
+
+    return fakeredis.FakeRedis(decode_responses=True)
+
+
+@contextmanager
+def use_mongomock(db: str | None = None) -> Iterator[None]:
+    """mongoengine's default connection on a fresh mongomock database for the duration."""
+    import mongomock
+
+    mongoengine.disconnect(alias="default")
+    mongoengine.connect(
+        db=db or f"test_{uuid.uuid4().hex[:8]}",
+        host="mongodb://localhost",
+        alias="default",
+        mongo_client_class=mongomock.MongoClient,
+        tz_aware=False,
+        uuidRepresentation="standard",
+    )
+    try:
+        yield
+    finally:
+        mongoengine.disconnect(alias="default")

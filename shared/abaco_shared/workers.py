@@ -1,0 +1,154 @@
+"""Worker records: keys, queries, and every status change through one transition table.
+
+A worker's key is ``<actor db_id>_<worker_id>``; its heartbeat lives in Redis under
+:func:`heartbeat_key`. Statuses are verbatim Abaco (reference 1.3, 3.3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from mongoengine.queryset.visitor import Q
+
+from .enums import WorkerStatus
+from .models import Actor, Worker, utcnow
+
+__all__ = [
+    "ALLOWED_FROM",
+    "key_for",
+    "heartbeat_key",
+    "channel_name",
+    "create_requested",
+    "get",
+    "get_for_actor",
+    "exists",
+    "list_for_actor",
+    "has_pending",
+    "count_on_host",
+    "live_on_host",
+    "stuck_before",
+    "set_status",
+    "touch",
+    "delete",
+    "delete_if",
+]
+
+S = WorkerStatus
+# status -> the statuses it may be entered from; None: from any status (reference 3.3)
+ALLOWED_FROM: dict[WorkerStatus, tuple[WorkerStatus, ...] | None] = {
+    S.REQUESTED: (),  # only ever inserted
+    S.SPAWNER_SETUP: (S.REQUESTED,),
+    S.PULLING_IMAGE: (S.SPAWNER_SETUP,),
+    S.CREATING_CONTAINER: (S.SPAWNER_SETUP, S.PULLING_IMAGE),
+    S.UPDATING_STORE: (S.CREATING_CONTAINER,),
+    S.READY: (S.UPDATING_STORE, S.READY, S.BUSY),
+    S.BUSY: (S.READY, S.BUSY),
+    S.SHUTDOWN_REQUESTED: None,
+    S.SHUTTING_DOWN: None,
+    S.ERROR: None,
+}
+LIVE = (S.UPDATING_STORE, S.READY, S.BUSY, S.SHUTDOWN_REQUESTED, S.SHUTTING_DOWN)
+STOPPING = (S.SHUTDOWN_REQUESTED, S.SHUTTING_DOWN)
+
+
+def _values(statuses: tuple[WorkerStatus, ...]) -> list[str]:
+    return [s.value for s in statuses]
+
+
+def key_for(actor_dbid: str, worker_id: str) -> str:
+    return f"{actor_dbid}_{worker_id}"
+
+
+def heartbeat_key(prefix: str, worker_id: str) -> str:
+    return f"{prefix}worker:{worker_id}:heartbeat"
+
+
+def channel_name(worker_id: str) -> str:
+    return f"worker_{worker_id}"
+
+
+def create_requested(actor: Actor, worker_id: str) -> Worker:
+    """Insert a REQUESTED worker for the actor's current image and revision."""
+    worker = Worker(
+        db_id=key_for(actor.db_id, worker_id),
+        worker_id=worker_id,
+        actor_dbid=actor.db_id,
+        tenant=actor.tenant,
+        image=actor.image,
+        revision=actor.revision,
+        ch_name=channel_name(worker_id),
+    )
+    worker.save(force_insert=True)
+    return worker
+
+
+def get(worker_dbid: str) -> Worker | None:
+    return Worker.objects(db_id=worker_dbid).first()  # type: ignore[no-any-return]
+
+
+def get_for_actor(actor_dbid: str, worker_id: str) -> Worker | None:
+    return get(key_for(actor_dbid, worker_id))
+
+
+def exists(worker_dbid: str) -> bool:
+    return Worker.objects(db_id=worker_dbid).only("db_id").first() is not None
+
+
+def list_for_actor(actor_dbid: str) -> list[Worker]:
+    return list(Worker.objects(actor_dbid=actor_dbid).order_by("create_time"))
+
+
+def has_pending(actor_dbid: str, statuses: tuple[WorkerStatus, ...] = WorkerStatus.pending()) -> bool:
+    """True when the actor has a worker alive or on its way (by default: one that takes messages)."""
+    return Worker.objects(actor_dbid=actor_dbid, status__in=_values(statuses)).only("db_id").first() is not None
+
+
+def count_on_host(host_id: str) -> int:
+    """Workers of this host that are running or on their way (the per-host capacity)."""
+    return int(Worker.objects(host_id=host_id, status__in=_values(WorkerStatus.pending())).count())
+
+
+def live_on_host(host_id: str, with_pid: bool = False) -> list[Worker]:
+    """Workers of this host whose process was started (and, with ``with_pid``, has a recorded pid)."""
+    qs = Worker.objects(host_id=host_id, status__in=_values(LIVE))
+    if with_pid:
+        qs = qs.filter(pid__ne=None)
+    return list(qs)
+
+
+def stuck_before(cutoff: dt.datetime) -> list[Worker]:
+    """Workers requested before ``cutoff`` that never got a process: still starting, or asked to
+    stop before they had one."""
+    never_started = Q(status__in=_values(WorkerStatus.starting())) | Q(status__in=_values(STOPPING), pid=None)
+    return list(Worker.objects(never_started & Q(create_time__lt=cutoff)))
+
+
+def set_status(worker_dbid: str, status: WorkerStatus, message: str = "", **fields: object) -> bool:
+    """Move a worker to ``status`` if :data:`ALLOWED_FROM` permits it; False when it did not.
+
+    The check and the write are one conditional update, so concurrent writers cannot make a
+    transition the table forbids.
+    """
+    query: dict[str, object] = {"db_id": worker_dbid}
+    allowed = ALLOWED_FROM[status]
+    if allowed is not None:
+        query["status__in"] = _values(allowed)
+    updates = {f"set__{k}": v for k, v in fields.items()}
+    if message:
+        updates["set__status_message"] = message
+    return bool(Worker.objects(**query).update_one(set__status=status.value, **updates))
+
+
+def touch(worker_dbid: str) -> None:
+    """Record a health-check answer."""
+    Worker.objects(db_id=worker_dbid).update_one(set__last_health_check_time=utcnow())
+
+
+def delete(worker_dbid: str) -> bool:
+    return bool(Worker.objects(db_id=worker_dbid).delete())
+
+
+def delete_if(worker_dbid: str, **conditions: object) -> bool:
+    """Delete the record only if it still has these field values (e.g. ``status=``, ``pid=``)."""
+    query = {k: (v.value if isinstance(v, WorkerStatus) else v) for k, v in conditions.items()}
+    return bool(Worker.objects(db_id=worker_dbid, **query).delete())

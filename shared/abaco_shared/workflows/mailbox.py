@@ -1,0 +1,108 @@
+"""Sending messages to an actor, waiting for one synchronously, and purging its mailbox."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import actors, executions, logs
+from ..auth import Principal
+from ..broker import Broker
+from ..channels import MailboxChannel
+from ..enums import ActorStatus, ExecutionOutcome
+from ..errors import AbacoError, ChannelError, Conflict, WaitTimeout
+from ..ids import new_id
+from ..messages import MailboxMessage
+from ..models import Actor, Execution
+from ..waiters import CompletionSignals
+from .scaling import ensure_one_worker
+
+__all__ = ["IncomingMessage", "submit_message", "wait_for_logs", "purge_mailbox", "message_env"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A parsed POST to ``/actors/{id}/messages``."""
+
+    message: Any
+    content_type: str
+    params: dict[str, str] = field(default_factory=dict)  # query parameters: the container's env
+
+
+def message_env(actor: Actor, sender: Principal, incoming: IncomingMessage, execution_id: str, api: str) -> dict:
+    """The per-message environment (reference 2, source 2): the sender's parameters, then the
+    ``_abaco_*`` values the platform sets, which parameters cannot override."""
+    return {
+        **incoming.params,
+        "_abaco_username": sender.user,
+        "_abaco_api_server": api,
+        "_abaco_jwt_header_name": "Authorization",
+        "_abaco_execution_id": execution_id,
+        "_abaco_Content_Type": incoming.content_type,
+        "_abaco_actor_revision": str(actor.revision),
+    }
+
+
+def submit_message(
+    actor: Actor, sender: Principal, incoming: IncomingMessage, broker: Broker, api_server: str
+) -> Execution:
+    """Accept a message for an actor; returns its SUBMITTED execution.
+
+    1. refuse it (409) when the actor is being deleted or is in ERROR;
+    2. record the execution (SUBMITTED);
+    3. publish the message to the actor's mailbox (with publisher confirms);
+    4. request a worker if the actor has none (a cold start).
+    If step 3 fails, the execution is ended (ERROR, NOT_STARTED) and the ChannelError propagates:
+    a message that was refused never runs. If step 4 fails the message stays queued and the error
+    is only logged: health requests a worker for any actor with waiting messages.
+    """
+    if actor.status == ActorStatus.SHUTTING_DOWN.value:
+        raise Conflict(f"Actor {actor.actor_id} is being deleted; it takes no more messages.")
+    if actor.status == ActorStatus.ERROR.value:
+        raise Conflict(f"Actor {actor.actor_id} is in ERROR and cannot run messages: {actor.status_message}")
+    execution_id = new_id()
+    ex = executions.submit(actor, execution_id, sender.user, incoming.content_type, incoming.message, incoming.params)
+    mail = MailboxMessage(
+        execution_id=execution_id,
+        content_type=incoming.content_type,
+        message=incoming.message,
+        env=message_env(actor, sender, incoming, execution_id, api_server),
+        executor=sender.user,
+    )
+    try:
+        MailboxChannel(broker, actor.db_id).put(mail)
+    except ChannelError as exc:
+        executions.end(ex.db_id, ExecutionOutcome.NOT_STARTED, f"message not queued: {exc}")
+        raise
+    try:
+        ensure_one_worker(actor, broker)
+    except AbacoError as exc:
+        log.error("could not request a worker: %s", exc, extra={"actor_id": actor.db_id})
+    return ex
+
+
+def wait_for_logs(ex: Execution, signals: CompletionSignals, timeout: float) -> str:
+    """Block until the execution is terminal and return its logs (the synchronous answer).
+
+    Raises WaitTimeout (504) after ``timeout`` seconds, naming the execution, which keeps running.
+    """
+    if not signals.wait(ex.db_id, timeout, lambda: executions.is_terminal(ex.db_id)):
+        _, actor_id = actors.split_key(ex.actor_dbid)
+        raise WaitTimeout(
+            f"Execution {ex.execution_id} did not finish within {timeout:g} s; it keeps running: "
+            f"GET /actors/{actor_id}/executions/{ex.execution_id} for its status."
+        )
+    return logs.text_of(ex.db_id)
+
+
+def purge_mailbox(actor: Actor, broker: Broker) -> int:
+    """Drop every queued message of an actor and end their executions (ERROR, NOT_STARTED).
+
+    Returns how many messages were purged. A message already taken by a worker still runs.
+    """
+    purged = MailboxChannel(broker, actor.db_id).purge()
+    executions.end_pending(actor.db_id, "The actor's mailbox was purged.")
+    return purged

@@ -1,0 +1,80 @@
+"""Registering, updating and deleting actors."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .. import actors, executions, logs, permissions
+from ..auth import Principal
+from ..broker import Broker
+from ..channels import MailboxChannel
+from ..enums import ActorStatus, Permission, WorkerCommandName
+from ..errors import ValidationError
+from ..models import Actor
+from .scaling import request_worker, stop_workers
+
+__all__ = ["register_actor", "update_actor", "delete_actor"]
+
+log = logging.getLogger(__name__)
+
+
+def register_actor(who: Principal, values: dict[str, Any], broker: Broker) -> Actor:
+    """Create an actor owned by the caller and start its first worker.
+
+    1. insert the actor (SUBMITTED, revision 1);
+    2. grant the owner UPDATE;
+    3. request a worker.
+    If a step fails, the actor and its grant are removed again and the error propagates, so a
+    client that retries does not leave a twin behind.
+    """
+    actor = actors.create(who.tenant, who.user, values)
+    try:
+        permissions.grant(who.tenant, actor.db_id, who.user, Permission.UPDATE)
+        request_worker(actor, broker)
+    except Exception:
+        permissions.revoke_all(actor.tenant, actor.db_id)
+        actors.delete(actor.db_id)
+        raise
+    log.info("actor registered", extra={"actor_id": actor.db_id, "image": actor.image})
+    return actor
+
+
+def update_actor(who: Principal, actor: Actor, values: dict[str, Any], force: bool, broker: Broker) -> Actor:
+    """Replace an actor's fields (PUT).
+
+    1. refuse to make a stateful actor stateless;
+    2. store the new values; a new image or ``force`` gives a new revision (status SUBMITTED);
+    3. a caller other than the owner is (re)granted UPDATE;
+    4. on a new revision, request a worker that replaces the old ones once it is up.
+    If step 4 fails the update stays and the error propagates: old workers hand their next message
+    back as stale, and health requests a worker for the waiting message.
+    """
+    if actor.stateless is False and values.get("stateless") is True:
+        raise ValidationError("Invalid stateless: a stateful actor cannot become stateless.")
+    new_revision = actors.apply_update(actor, values, force)
+    if who.user != actor.owner:
+        permissions.grant(who.tenant, actor.db_id, who.user, Permission.UPDATE)
+    if new_revision:
+        request_worker(actor, broker, stop_existing=True)
+    return actor
+
+
+def delete_actor(actor: Actor, broker: Broker) -> int:
+    """Delete an actor and what belongs to it; returns how many workers were asked to stop.
+
+    1. SHUTTING_DOWN, so that no new worker or message is accepted;
+    2. ``stop`` every worker (a running execution is force-quit);
+    3. delete its logs and its mailbox, end its unclaimed executions (records are kept);
+    4. revoke its grants and delete the actor.
+    Every step is idempotent: if one fails, the error propagates and a repeated DELETE finishes.
+    """
+    actors.set_status(actor.db_id, ActorStatus.SHUTTING_DOWN)
+    stopped = stop_workers(actor.db_id, broker, WorkerCommandName.STOP)
+    logs.delete_for_actor(actor.db_id)
+    MailboxChannel(broker, actor.db_id).delete()
+    executions.end_pending(actor.db_id, "The actor was deleted.")
+    permissions.revoke_all(actor.tenant, actor.db_id)
+    actors.delete(actor.db_id)
+    log.info("actor deleted", extra={"actor_id": actor.db_id, "workers_stopped": stopped})
+    return stopped
