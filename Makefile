@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CTL := .venv/bin/supervisorctl -c supervisord.conf
 API := http://127.0.0.1:8000
 
-.PHONY: up down restart test bench images status logs install
+.PHONY: up down restart test unit lint bench images status logs install
 
 up:            ## install what is missing, start everything, wait until the API answers
 	bash scripts/up.sh
@@ -17,10 +17,16 @@ restart:       ## restart the Python services only
 install:       ## packages, mongod, .venv, secrets (also part of `make up`)
 	bash scripts/install.sh
 
-test:          ## unit + integration tests (starts the stack when the API is not answering)
+test:          ## lint, type check, unit and integration tests (starts the stack when the API is not answering)
 	@code=$$(curl -s -o /dev/null -m 5 -w '%{http_code}' $(API)/actors || true); \
 	if [ "$$code" != 401 ]; then bash scripts/up.sh; fi
-	.venv/bin/tox -e unit,integration
+	.venv/bin/tox -e lint,type,unit,integration
+
+unit:          ## the fast tests alone (no services needed)
+	.venv/bin/tox -e unit
+
+lint:          ## ruff and mypy alone
+	.venv/bin/tox -e lint,type
 
 bench:         ## message throughput benchmark against the running stack
 	.venv/bin/python bench/bench_messages.py

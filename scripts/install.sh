@@ -20,7 +20,7 @@ MONGOD_SHA256=a7dc2dba072a1701d9259b760cf416898d8693ef944619ee8b84fc50f178ac3d
 MONGOD_CACHED="$CACHE/mongod-4.0.10"
 PY_PACKAGES=(shared services/registration services/messages services/admin services/spawner
              services/worker services/health services/clientg)
-PY_TOOLS=(tox pytest requests supervisor "pymongo==4.13.2")
+PY_TOOLS=(tox pytest requests supervisor "pymongo==4.13.2" mongomock fakeredis ruff mypy)
 
 mkdir -p "$DATA"/{bin,mongo,redis,rabbitmq,nginx/logs,nginx/tmp,logs,run}
 : > "$LOG"

@@ -49,12 +49,12 @@ def create(tenant: str, owner: str, values: dict[str, Any]) -> Actor:
 
 
 def get(actor_dbid: str) -> Actor | None:
-    return Actor.objects(db_id=actor_dbid).first()  # type: ignore[no-any-return]
+    return Actor.objects(db_id=actor_dbid).first()
 
 
 def find(tenant: str, actor_id: str) -> Actor | None:
     """The actor ``actor_id`` of ``tenant``; another tenant's actor is never returned."""
-    return Actor.objects(db_id=key_for(tenant, actor_id), tenant=tenant).first()  # type: ignore[no-any-return]
+    return Actor.objects(db_id=key_for(tenant, actor_id), tenant=tenant).first()
 
 
 def list_visible(tenant: str, only: Iterable[str] | None = None) -> list[Actor]:

@@ -161,7 +161,7 @@ class Broker:
         while True:
             msg = self._with_channel(fetch)
             if msg is not None:
-                return msg.decode()  # type: ignore[no-any-return]
+                return msg.decode()
             if time.monotonic() >= deadline:
                 raise ChannelTimeout(f"no message on {queue.name} within {timeout:.0f}s")
             time.sleep(poll)

@@ -237,14 +237,14 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -
         if name not in sections:
             raise ConfigError(f"unknown config section [{name}]; known: {', '.join(sorted(sections))}")
         section_cls = top_types[name]
-        types = _section_types(section_cls)  # type: ignore[arg-type]
+        types = _section_types(section_cls)
         kwargs = {}
         for field_name, given in values.items():
             if field_name not in types:
                 known = ", ".join(sorted(types))
                 raise ConfigError(f"unknown config key {name}.{field_name}; known: {known}")
             kwargs[field_name] = _parse(given, types[field_name], f"{name}.{field_name}")
-        built[name] = section_cls(**kwargs)  # type: ignore[operator]
+        built[name] = section_cls(**kwargs)
     cfg = Config(**built)  # type: ignore[arg-type]
     return _derive_paths(cfg, env)
 

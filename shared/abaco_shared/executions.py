@@ -101,7 +101,7 @@ def get(actor_dbid: str, execution_id: str) -> Execution | None:
 
 
 def get_by_key(ex_dbid: str) -> Execution | None:
-    return Execution.objects(db_id=ex_dbid).first()  # type: ignore[no-any-return]
+    return Execution.objects(db_id=ex_dbid).first()
 
 
 def is_terminal(ex_dbid: str) -> bool:
@@ -125,7 +125,7 @@ def claim(ex_dbid: str, worker_id: str) -> Execution | None:
     execution that health ended as LOST is revived, since its message did turn up.
     """
     claimable = Q(status__nin=TERMINAL) | Q(outcome=ExecutionOutcome.LOST.value)
-    return Execution.objects(Q(db_id=ex_dbid) & claimable).modify(  # type: ignore[no-any-return]
+    return Execution.objects(Q(db_id=ex_dbid) & claimable).modify(
         new=True,
         set__worker_id=worker_id,
         inc__attempts=1,

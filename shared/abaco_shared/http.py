@@ -74,7 +74,7 @@ def raw(body: bytes, content_type: str = "application/octet-stream", **headers: 
 
 def principal() -> Principal:
     """The authenticated caller of the current request (set by the AuthPlugin)."""
-    return request.environ[_PRINCIPAL_KEY]  # type: ignore[no-any-return]
+    return request.environ[_PRINCIPAL_KEY]
 
 
 def query_flag(name: str) -> bool:

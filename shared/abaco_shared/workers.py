@@ -83,7 +83,7 @@ def create_requested(actor: Actor, worker_id: str) -> Worker:
 
 
 def get(worker_dbid: str) -> Worker | None:
-    return Worker.objects(db_id=worker_dbid).first()  # type: ignore[no-any-return]
+    return Worker.objects(db_id=worker_dbid).first()
 
 
 def get_for_actor(actor_dbid: str, worker_id: str) -> Worker | None:
