@@ -14,11 +14,11 @@ from typing import Any
 
 from amqp.exceptions import NotFound
 from kombu import Connection, Consumer, Producer, Queue
-from kombu.message import Message
+from kombu.message import Message as Delivery
 
 from .errors import ChannelError, ChannelTimeout
 
-__all__ = ["Broker", "Message", "Queue"]
+__all__ = ["Broker", "Delivery", "Queue"]
 
 log = logging.getLogger(__name__)
 
@@ -183,13 +183,13 @@ class Broker:
     def consume(
         self,
         queues: Iterable[Queue],
-        on_message: Callable[[dict[str, Any], Message], None],
+        on_message: Callable[[dict[str, Any], Delivery], None],
         stop: threading.Event,
         prefetch: int = 1,
         poll: float = 1.0,
         on_idle: Callable[[], None] | None = None,
     ) -> None:
-        """Run ``on_message(body, message)`` for each message until ``stop`` is set.
+        """Run ``on_message(body, delivery)`` for each message until ``stop`` is set.
 
         The callback acks or rejects. Bodies that are not JSON are rejected (dropped) unread.
         A lost connection is re-established with the bounded retry of :meth:`connect`; a second
@@ -197,9 +197,9 @@ class Broker:
         """
         queues = list(queues)
 
-        def reject_undecodable(message: Message, exc: Exception) -> None:
-            log.error("rejected a message that is not JSON on %s: %s", message.delivery_info, exc)
-            message.reject()
+        def reject_undecodable(delivery: Delivery, exc: Exception) -> None:
+            log.error("rejected a message that is not JSON on %s: %s", delivery.delivery_info, exc)
+            delivery.reject()
 
         failures = 0
         while not stop.is_set():

@@ -12,9 +12,10 @@ import enum
 import logging
 import threading
 from collections.abc import Callable
-from typing import Protocol
 
-__all__ = ["Disposition", "Delivery", "RetryPolicy"]
+from .broker import Delivery
+
+__all__ = ["Disposition", "RetryPolicy"]
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +23,6 @@ log = logging.getLogger(__name__)
 class Disposition(enum.StrEnum):
     ACK = "ack"  # done with it (finished, given up on, or a duplicate)
     RETRY = "retry"  # hand it back to the queue to be tried again later
-
-
-class Delivery(Protocol):
-    """The part of a kombu message a policy needs."""
-
-    def ack(self) -> None: ...
-
-    def requeue(self) -> None: ...
 
 
 class RetryPolicy:

@@ -13,7 +13,7 @@ from typing import Any
 import redis
 
 from abaco_shared import credentials
-from abaco_shared.broker import Broker, Message
+from abaco_shared.broker import Broker, Delivery
 from abaco_shared.channels import ClientsChannel
 from abaco_shared.errors import ValidationError
 from abaco_shared.messages import ClientReply, ClientRequest
@@ -44,15 +44,15 @@ class ClientGenerator:
             return ClientReply(status="ok", client_id=req.client_id)
         return ClientReply(status="error", message=f"unknown command {req.command!r}")
 
-    def on_request(self, body: dict[str, Any], message: Message) -> None:
+    def on_request(self, body: dict[str, Any], delivery: Delivery) -> None:
         try:
             reply = self.handle(ClientRequest.from_dict(body))
         except ValidationError as exc:
             reply = ClientReply(status="error", message=str(exc))
-        reply_to = message.properties.get("reply_to")
-        correlation_id = message.properties.get("correlation_id", "")
+        reply_to = delivery.properties.get("reply_to")
+        correlation_id = delivery.properties.get("correlation_id", "")
         if reply_to:
             self.channel.reply(reply_to, correlation_id, reply)
         else:
             log.warning("client request without a reply queue dropped")
-        message.ack()
+        delivery.ack()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from abaco_shared import actors, executions, workers
-from abaco_shared.broker import Broker, Message
+from abaco_shared.broker import Broker, Delivery
 from abaco_shared.channels import CommandChannel, SpawnerWorkerChannel
 from abaco_shared.config import HostConfig, SpawnerConfig
 from abaco_shared.containers import DockerApi
@@ -52,10 +52,10 @@ class Spawner:
         log.info("spawner consuming %s", ", ".join(q.name for q in queues), extra={"host_id": self.host.host_id})
         self.broker.consume(queues, self.on_command, stop, prefetch=1)
 
-    def on_command(self, body: dict[str, Any], message: Message) -> None:
+    def on_command(self, body: dict[str, Any], delivery: Delivery) -> None:
         """Consumer callback: handle one command, then ack it (requeue it while at capacity)."""
         if workers.count_on_host(self.host.host_id) >= self.cfg.max_workers_per_host:
-            message.requeue()
+            delivery.requeue()
             self.stop.wait(CAPACITY_PAUSE)
             return
         try:
@@ -65,8 +65,8 @@ class Spawner:
         except Exception:
             log.exception("spawn crashed", extra={"actor_id": body.get("actor_id")})
         finally:
-            if not message.acknowledged:
-                message.ack()
+            if not delivery.acknowledged:
+                delivery.ack()
 
     def handle(self, cmd: SpawnCommand) -> bool:
         """Start the worker a command asks for; True when it was started.

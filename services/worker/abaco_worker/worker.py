@@ -16,7 +16,7 @@ from typing import Any
 import redis
 
 from abaco_shared import actors, workers
-from abaco_shared.broker import Broker, Message
+from abaco_shared.broker import Broker, Delivery
 from abaco_shared.channels import MailboxChannel, SpawnerWorkerChannel, WorkerChannel
 from abaco_shared.enums import ActorStatus, Barrier, WorkerCommandName, WorkerStatus
 from abaco_shared.errors import AbacoError, ChannelTimeout, ValidationError
@@ -146,8 +146,8 @@ class ActorWorker:
             log.exception("worker channel consumer failed; stopping", extra=self.log_extra)
             self.stop.set()
 
-    def on_control(self, body: dict[str, Any], message: Message) -> None:
-        message.ack()
+    def on_control(self, body: dict[str, Any], delivery: Delivery) -> None:
+        delivery.ack()
         try:
             self.control(WorkerCommand.from_dict(body))
         except ValidationError as exc:
@@ -171,24 +171,24 @@ class ActorWorker:
         self.stop.set()
 
     # -- the mailbox -----------------------------------------------------------------------------
-    def on_message(self, body: dict[str, Any], message: Message) -> None:
+    def on_message(self, body: dict[str, Any], delivery: Delivery) -> None:
         """Consumer callback for one mailbox delivery."""
         if self.stop.is_set() or self.state.stopping():
-            message.requeue()
+            delivery.requeue()
             return
         actor = actors.get(self.actor_dbid)
         if actor is None or actor.status == ActorStatus.SHUTTING_DOWN or actor.revision != self.revision:
             reason = "stale" if actor is not None and actor.revision != self.revision else "departing"
             log.info("handing the message back and exiting: actor %s", reason, extra=self.log_extra)
-            message.requeue()
+            delivery.requeue()
             self.stop.set()
             return
         try:
             msg = MailboxMessage.from_dict(body)
         except ValidationError as exc:
             log.error("dropped an unreadable mailbox message: %s", exc, extra=self.log_extra)
-            message.ack()
+            delivery.ack()
             return
-        if self.policy.run(lambda: self.runner.handle(actor, msg), message, self.stop) is Disposition.ACK:
+        if self.policy.run(lambda: self.runner.handle(actor, msg), delivery, self.stop) is Disposition.ACK:
             self.runner.remove_finished()
         self.heartbeat.beat()
