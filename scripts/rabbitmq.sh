@@ -11,7 +11,8 @@ mkdir -p "$DATA/home" "$DATA/mnesia" "$DATA/log"
 
 export HOME="$DATA/home"                     # the Erlang cookie lives here
 export RABBITMQ_CONF_ENV_FILE=/dev/null      # ignore /etc/rabbitmq/rabbitmq-env.conf
-export RABBITMQ_CONFIG_FILE="$HERE/etc/rabbitmq/rabbitmq.conf"
+# etc/rabbitmq/rabbitmq.conf plus the platform user, written by scripts/install.sh (mode 0600)
+export RABBITMQ_CONFIG_FILE="$DATA/rabbitmq.conf"
 export RABBITMQ_ADVANCED_CONFIG_FILE="$HERE/etc/rabbitmq/advanced.config"
 export RABBITMQ_ENABLED_PLUGINS_FILE="$DATA/enabled_plugins"
 export RABBITMQ_NODENAME="${RABBITMQ_NODENAME:-rabbit@localhost}"

@@ -71,16 +71,33 @@ fi
 
 # ------------------------------------------------------------------------ mongod
 wait_until 60 tcp_open 27017 || fail "mongod is not listening on 127.0.0.1:27017 after 60 s" "$LOGS/mongod.log"
-"$HERE/.venv/bin/python" - <<'EOF' || fail "MongoDB replica set rs0 did not become PRIMARY" "$LOGS/mongod.log"
+"$HERE/.venv/bin/python" - "$HERE/.data/secrets/mongo_admin_password" <<'EOF' \
+  || fail "MongoDB replica set rs0 did not become PRIMARY" "$LOGS/mongod.log"
+# rs0 PRIMARY, and the platform user. Until a first user exists, mongod (started with a keyFile,
+# so access control is on) lets a loopback client do anything: that is how the replica set is
+# initiated and the user created; from then on everything needs the credentials.
 import sys, time
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
+from abaco_shared.config import load_config
 
-client = MongoClient("mongodb://127.0.0.1:27017/?directConnection=true", serverSelectionTimeoutMS=5000)
+cfg = load_config().mongo
+if not cfg.password:
+    sys.exit(f"up: no MongoDB password (expected in {cfg.password_file})")
+URL = "mongodb://127.0.0.1:27017/?directConnection=true"
+ADMIN_PW_FILE = sys.argv[1]
+anon = MongoClient(URL, serverSelectionTimeoutMS=5000)
+platform = MongoClient(URL, serverSelectionTimeoutMS=5000, username=cfg.user, password=cfg.password,
+                       authSource=cfg.auth_source)
 deadline = time.monotonic() + 60
 initiated = False
 while True:
     try:
+        try:
+            platform.admin.command("ping")
+            client = platform
+        except OperationFailure:  # no user yet: the localhost exception applies
+            client = anon
         try:
             client.admin.command("replSetGetStatus")
         except OperationFailure as exc:
@@ -91,6 +108,18 @@ while True:
             initiated = True
             print("up: replica set rs0 initiated")
         if client.admin.command("isMaster").get("ismaster"):  # 4.0 has no "hello"
+            if client is anon:
+                # the first user must be able to create others: an administrator (root), whose
+                # password stays in .data/secrets for operators; it then creates the platform user
+                admin_pw = open(ADMIN_PW_FILE).read().strip()
+                anon.admin.command("createUser", "admin", pwd=admin_pw, roles=["root"])
+                admin = MongoClient(URL, serverSelectionTimeoutMS=5000, username="admin", password=admin_pw,
+                                    authSource="admin")
+                admin.admin.command("createUser", cfg.user, pwd=cfg.password, roles=[
+                    {"role": "readWrite", "db": cfg.db}, {"role": "dbAdmin", "db": cfg.db},
+                    {"role": "clusterMonitor", "db": "admin"}])
+                print(f"up: MongoDB users admin and {cfg.user} created; access control is on")
+                continue
             break
     except PyMongoError as exc:
         last = exc
@@ -98,6 +127,11 @@ while True:
         print(f"up: mongod is not PRIMARY: {locals().get('last')!r}", file=sys.stderr)
         sys.exit(1)
     time.sleep(1)
+try:
+    anon.abaco.actors.find_one()
+    sys.exit("up: MongoDB still answers without credentials")
+except OperationFailure:
+    pass
 EOF
 
 # ------------------------------------------------------------------------ rabbitmq / redis
@@ -116,7 +150,39 @@ sys.exit(0 if len(frame) == 7 and frame[0] == 1 else 1)  # 1 = method frame (con
 EOF
 }
 wait_until 30 amqp_ok || fail "RabbitMQ accepts TCP on 5672 but does not speak AMQP" "$LOGS/rabbitmq.log"
-redis_ok() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; }
+# the platform user on its vhost; an older node that still has guest is migrated (guest removed)
+rabbit_login() {  # user password vhost: exit 0 when an AMQP login works
+  "$HERE/.venv/bin/python" - "$@" <<'EOF'
+import sys
+from kombu import Connection
+user, password, vhost = sys.argv[1], sys.argv[2], sys.argv[3]
+try:
+    with Connection(hostname="127.0.0.1", port=5672, userid=user, password=password, virtual_host=vhost,
+                    connect_timeout=3) as conn:
+        conn.ensure_connection(max_retries=1)
+except Exception:
+    sys.exit(1)
+EOF
+}
+RABBIT_PW="$(cat "$HERE/.data/secrets/rabbit_password")"
+if ! rabbit_login abaco "$RABBIT_PW" abaco; then
+  rmq() { "$HERE/scripts/rabbitmq.sh" ctl -q "$@" >>"$LOGS/install.log" 2>&1; }
+  rmq add_vhost abaco || true
+  rmq delete_user abaco || true
+  printf '%s' "$RABBIT_PW" | rmq add_user abaco || fail "cannot add the RabbitMQ user" "$LOGS/install.log"
+  rmq set_permissions -p abaco abaco '.*' '.*' '.*' || fail "cannot grant the RabbitMQ user" "$LOGS/install.log"
+  say "RabbitMQ user abaco created on vhost abaco"
+fi
+if rabbit_login guest guest /; then
+  "$HERE/scripts/rabbitmq.sh" ctl -q delete_user guest >>"$LOGS/install.log" 2>&1 || true
+  rabbit_login guest guest / && fail "RabbitMQ still accepts guest" "$LOGS/install.log"
+  say "RabbitMQ user guest removed"
+fi
+rabbit_login abaco "$RABBIT_PW" abaco || fail "RabbitMQ refuses the platform user" "$LOGS/rabbitmq.log"
+redis_ok() {
+  [ "$(REDISCLI_AUTH="$(cat "$HERE/.data/secrets/redis_password")" \
+       redis-cli --no-auth-warning --user abaco -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]
+}
 wait_until 30 redis_ok || fail "redis does not answer PING on 127.0.0.1:6379" "$LOGS/redis.log"
 say "mongod (rs0 PRIMARY), rabbitmq, redis and docker are ready"
 

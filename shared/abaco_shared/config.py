@@ -13,6 +13,7 @@ import hashlib
 import os
 import tomllib
 import typing
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +35,11 @@ __all__ = [
     "HealthConfig",
     "LogConfig",
     "load_config",
+    "with_credentials",
 ]
 
 ENV_PREFIX = "ABACO__"
+_T = typing.TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -66,22 +69,43 @@ class HttpConfig:
 
 @dataclass(frozen=True)
 class MongoConfig:
+    """MongoDB. ``user``/``password`` (or ``password_file``, generated at install) authenticate
+    against ``auth_source``; a URL that carries its own credentials is used as it is."""
+
     url: str = field(default="mongodb://127.0.0.1:27017/?directConnection=true", repr=False)
     db: str = "abaco"
     timeout_ms: int = 5000
+    user: str = "abaco"
+    password: str = field(default="", repr=False)
+    password_file: str = ""  # defaults to <data_dir>/secrets/mongo_password
+    auth_source: str = "admin"
 
 
 @dataclass(frozen=True)
 class RedisConfig:
+    """Redis, as the ACL user ``user`` (the default user is disabled by the install)."""
+
     url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
     key_prefix: str = "abaco:"
+    user: str = "abaco"
+    password: str = field(default="", repr=False)
+    password_file: str = ""  # defaults to <data_dir>/secrets/redis_password
 
 
 @dataclass(frozen=True)
 class RabbitConfig:
-    url: str = field(default="amqp://guest:guest@127.0.0.1:5672//", repr=False)
+    """RabbitMQ: ``user`` on the vhost in ``url`` (the install removes ``guest``)."""
+
+    url: str = field(default="amqp://127.0.0.1:5672/abaco", repr=False)
     connect_retries: int = 5
     queue_prefix: str = ""  # lets tests and several installs share one broker
+    user: str = "abaco"
+    password: str = field(default="", repr=False)
+    password_file: str = ""  # defaults to <data_dir>/secrets/rabbit_password
+
+    def broker_url(self) -> str:
+        """The AMQP URL with this config's credentials (unless the URL carries its own)."""
+        return with_credentials(self.url, self.user, self.password)
 
 
 @dataclass(frozen=True)
@@ -203,6 +227,29 @@ def _section_types(section_cls: type) -> dict[str, object]:
     return typing.get_type_hints(section_cls)
 
 
+def with_credentials(url: str, user: str, password: str) -> str:
+    """``url`` with ``user:password@`` inserted, unless it has credentials or no password is set."""
+    parts = urllib.parse.urlsplit(url)
+    if not password or parts.username is not None:
+        return url
+    userinfo = f"{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(password, safe='')}@"
+    return urllib.parse.urlunsplit(parts._replace(netloc=userinfo + parts.netloc))
+
+
+def _read_secret(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
+
+
+def _with_password(section: _T, data_dir: str, name: str) -> _T:
+    """Fill a section's ``password_file`` default and, when no password is set, read it from there."""
+    path = section.password_file or os.path.join(data_dir, "secrets", f"{name}_password")  # type: ignore[attr-defined]
+    password = section.password or _read_secret(path)  # type: ignore[attr-defined]
+    return dataclasses.replace(section, password_file=path, password=password)  # type: ignore[type-var]
+
+
 def _environment(env: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if env is None else env
 
@@ -258,7 +305,14 @@ def _derive_paths(cfg: Config, env: Mapping[str, str]) -> Config:
     if not auth.jwt_secret_file:
         auth = dataclasses.replace(auth, jwt_secret_file=os.path.join(data_dir, "jwt_secret"))
     _validate(cfg)
-    return dataclasses.replace(cfg, general=general, auth=auth)
+    return dataclasses.replace(
+        cfg,
+        general=general,
+        auth=auth,
+        mongo=_with_password(cfg.mongo, data_dir, "mongo"),
+        redis=_with_password(cfg.redis, data_dir, "redis"),
+        rabbit=_with_password(cfg.rabbit, data_dir, "rabbit"),
+    )
 
 
 def _validate(cfg: Config) -> None:

@@ -17,9 +17,11 @@ log = logging.getLogger(__name__)
 
 def connect_mongo(cfg: MongoConfig, db: str | None = None) -> None:
     """Register the default mongoengine connection (lazy: pymongo connects on first use)."""
+    credentials = {"username": cfg.user, "password": cfg.password, "authSource": cfg.auth_source}
     mongoengine.connect(
         db=db or cfg.db,
         host=cfg.url,
+        **(credentials if cfg.password else {}),
         alias="default",
         serverSelectionTimeoutMS=cfg.timeout_ms,
         connectTimeoutMS=cfg.timeout_ms,
@@ -39,4 +41,7 @@ def ensure_indexes() -> None:
 
 
 def connect_redis(cfg: RedisConfig) -> redis.Redis:
-    return redis.Redis.from_url(cfg.url, socket_timeout=5, socket_connect_timeout=5, decode_responses=True)
+    credentials = {"username": cfg.user, "password": cfg.password} if cfg.password else {}
+    return redis.Redis.from_url(
+        cfg.url, socket_timeout=5, socket_connect_timeout=5, decode_responses=True, **credentials
+    )

@@ -138,7 +138,7 @@ def test_an_execution_whose_message_never_arrived_ends_and_revives_if_it_does(cl
             assert time.monotonic() < deadline, "health never ended the orphan execution"
             time.sleep(0.2)
         assert ex["status"] == "ERROR" and ex["outcome"] == "LOST"
-        broker = Broker(cfg.rabbit.url)
+        broker = Broker(cfg.rabbit.broker_url())
         MailboxChannel(broker, dbid).put(
             MailboxMessage(execution_id=eid, content_type="str", message="late", env={"_abaco_execution_id": eid})
         )

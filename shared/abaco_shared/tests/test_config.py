@@ -70,3 +70,22 @@ def test_printed_config_is_toml_without_secrets(tmp_path):
     path = tmp_path / "again.toml"
     path.write_text(text)
     assert load_config(str(path), env={}).http == cfg.http
+
+
+def test_store_passwords_come_from_files_under_the_data_dir(tmp_path):
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "mongo_password").write_text("m0ngo\n")
+    (secrets / "rabbit_password").write_text("r@bbit/")
+    cfg = load_config(env={"ABACO__GENERAL__DATA_DIR": str(tmp_path)})
+    assert cfg.mongo.password == "m0ngo" and cfg.mongo.password_file == str(secrets / "mongo_password")
+    assert cfg.redis.password == ""  # no file: no password
+    assert cfg.rabbit.broker_url() == "amqp://abaco:r%40bbit%2F@127.0.0.1:5672/abaco"
+    assert "m0ngo" not in repr(cfg) and "r@bbit" not in repr(cfg)
+
+
+def test_an_explicit_password_or_url_credentials_win(tmp_path):
+    env = {"ABACO__GENERAL__DATA_DIR": str(tmp_path), "ABACO__RABBIT__PASSWORD": "given"}
+    assert load_config(env=env).rabbit.broker_url() == "amqp://abaco:given@127.0.0.1:5672/abaco"
+    env["ABACO__RABBIT__URL"] = "amqp://ops:theirs@broker:5672/v"
+    assert load_config(env=env).rabbit.broker_url() == "amqp://ops:theirs@broker:5672/v"
