@@ -58,12 +58,13 @@ class Spawner:
             delivery.requeue()
             self.stop.wait(CAPACITY_PAUSE)
             return
+        actor = body.get("actor_id") if isinstance(body, dict) else None
         try:
             self.handle(SpawnCommand.from_dict(body))
         except AbacoError as exc:
-            log.warning("spawn failed: %s", exc, extra={"actor_id": body.get("actor_id"), "error": exc.code})
+            log.warning("spawn failed: %s", exc, extra={"actor_id": actor, "error": exc.code})
         except Exception:
-            log.exception("spawn crashed", extra={"actor_id": body.get("actor_id")})
+            log.exception("spawn crashed", extra={"actor_id": actor})
         finally:
             if not delivery.acknowledged:
                 delivery.ack()

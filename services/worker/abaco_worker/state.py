@@ -23,10 +23,12 @@ class WorkerState:
     force_quit: bool = False
 
     def begin(self, execution_id: str) -> None:
+        """A new execution starts: a force-quit asked for an earlier one no longer applies, but a
+        ``stop`` (the actor is going away) that arrived meanwhile does."""
         with self.lock:
             self.execution_id = execution_id
             self.container_id = ""
-            self.force_quit = False
+            self.force_quit = self.stop_command == "stop"
 
     def started(self, container_id: str) -> bool:
         """Record the running container; True when a force-quit was asked for before it started."""

@@ -38,7 +38,7 @@ class Heartbeat:
         self.client = client
         self.key = workers.heartbeat_key(prefix, worker_id)
         self.every = every
-        self._last = 0.0
+        self._last = float("-inf")
 
     def beat(self) -> None:
         now = time.monotonic()

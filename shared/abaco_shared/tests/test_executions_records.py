@@ -1,0 +1,337 @@
+"""Execution records (``abaco_shared.executions``): the life of one execution and the queries."""
+
+import datetime as dt
+
+import pytest
+from mongoengine.errors import NotUniqueError
+
+from abaco_shared import actors, executions
+from abaco_shared.enums import ExecutionOutcome
+from abaco_shared.executions import Completion, Totals
+from abaco_shared.models import Execution
+
+pytestmark = pytest.mark.usefixtures("mongo")
+
+Out = ExecutionOutcome
+T0 = dt.datetime(2024, 1, 1, 12, 0, 0)
+
+
+@pytest.fixture
+def actor():
+    return actors.create("dev", "alice", {"image": "abaco/echo:latest"})
+
+
+def submit(actor, ex_id="E1", message="hi", **fields):
+    ex = executions.submit(actor, ex_id, "alice", "str", message, {"x": "1"})
+    if fields:
+        Execution.objects(db_id=ex.db_id).update_one(**{f"set__{k}": v for k, v in fields.items()})
+    return ex
+
+
+def put(actor_dbid, ex_id, received=T0, status="SUBMITTED", worker_id="", cpu=0, io=0, runtime=0):
+    ex = Execution(
+        db_id=executions.key_for(actor_dbid, ex_id),
+        execution_id=ex_id,
+        actor_dbid=actor_dbid,
+        tenant="dev",
+        status=status,
+        worker_id=worker_id,
+        message_received_time=received,
+        cpu=cpu,
+        io=io,
+        runtime=runtime,
+    )
+    ex.save(force_insert=True)
+    return ex
+
+
+def stored(ex):
+    return executions.get_by_key(ex.db_id)
+
+
+# submit / get
+
+
+def test_submit_records_a_submitted_execution(actor):
+    before = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=1)
+    ex = executions.submit(actor, "E1", "bob", "application/json", {"a": 1}, {"p": "q"})
+    got = executions.get(actor.db_id, "E1")
+    assert got.db_id == f"{actor.db_id}_E1" == executions.key_for(actor.db_id, "E1") == ex.db_id
+    assert (got.execution_id, got.actor_dbid, got.tenant, got.executor) == ("E1", actor.db_id, "dev", "bob")
+    assert (got.content_type, got.message, got.params) == ("application/json", {"a": 1}, {"p": "q"})
+    assert got.status == "SUBMITTED"
+    assert (got.worker_id, got.attempts, got.outcome, got.start_time, got.finish_time) == ("", 0, None, None, None)
+    assert before <= got.message_received_time <= before + dt.timedelta(seconds=10)
+
+
+def test_submit_refuses_a_duplicate_key(actor):
+    executions.submit(actor, "E1", "bob", "str", "a", {})
+    with pytest.raises(NotUniqueError):
+        executions.submit(actor, "E1", "bob", "str", "b", {})
+    assert executions.get(actor.db_id, "E1").message == "a"
+
+
+def test_get_unknown_is_none(actor):
+    assert executions.get(actor.db_id, "nope") is None
+    assert executions.get_by_key("dev_X_nope") is None
+
+
+# claim
+
+
+def test_claim_counts_attempts_and_sets_the_worker(actor):
+    ex = submit(actor)
+    first = executions.claim(ex.db_id, "W1")
+    assert (first.worker_id, first.attempts, first.status) == ("W1", 1, "SUBMITTED")
+    second = executions.claim(ex.db_id, "W2")  # a redelivery to another worker
+    assert (second.worker_id, second.attempts) == ("W2", 2)
+    assert (stored(ex).worker_id, stored(ex).attempts) == ("W2", 2)
+
+
+def test_claim_of_a_running_execution_goes_back_to_submitted(actor):
+    ex = submit(actor, status="RUNNING", worker_id="W1", status_message="old")
+    got = executions.claim(ex.db_id, "W2")
+    assert (got.status, got.worker_id, got.status_message) == ("SUBMITTED", "W2", "")
+
+
+@pytest.mark.parametrize(
+    "status, outcome",
+    [("COMPLETE", "SUCCESS"), ("COMPLETE", "FAILED"), ("ERROR", "NOT_STARTED"), ("ERROR", "FORCE_QUIT")],
+)
+def test_claim_refuses_a_terminal_execution(actor, status, outcome):
+    ex = submit(actor, status=status, outcome=outcome, worker_id="W1", attempts=1)
+    assert executions.claim(ex.db_id, "W2") is None
+    after = stored(ex)
+    assert (after.status, after.outcome, after.worker_id, after.attempts) == (status, outcome, "W1", 1)
+
+
+def test_claim_revives_a_lost_execution(actor):
+    ex = submit(actor)
+    assert executions.end_lost(actor.db_id, dt.datetime(2999, 1, 1), "never delivered") == 1
+    assert stored(ex).outcome == "LOST"
+    got = executions.claim(ex.db_id, "W1")
+    assert got is not None
+    assert (got.status, got.outcome, got.status_message, got.worker_id, got.attempts) == (
+        "SUBMITTED",
+        None,
+        "",
+        "W1",
+        1,
+    )
+    assert "outcome" not in Execution.objects(db_id=ex.db_id).as_pymongo().first()
+
+
+def test_claim_unknown_is_none():
+    assert executions.claim("dev_X_nope", "W1") is None
+    assert Execution.objects.count() == 0
+
+
+# start / complete
+
+
+def test_start_sets_running_and_start_time(actor):
+    ex = submit(actor)
+    before = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=1)
+    executions.start(ex.db_id)
+    got = stored(ex)
+    assert got.status == "RUNNING"
+    assert before <= got.start_time <= before + dt.timedelta(seconds=10)
+    assert executions.running_worker(ex.db_id) == ""  # RUNNING but never claimed
+
+
+def test_complete_records_the_completion(actor):
+    ex = submit(actor)
+    executions.claim(ex.db_id, "W1")
+    done = Completion(
+        outcome=Out.FAILED,
+        exit_code=3,
+        started_at=T0,
+        finished_at=T0 + dt.timedelta(seconds=2),
+        runtime_ms=2000,
+        cpu_ns=123,
+        io_bytes=456,
+        final_state={"Status": "exited", "ExitCode": 3, "OOMKilled": False, "Pid": 99, "Health": {}},
+    )
+    executions.complete(ex.db_id, done)
+    got = stored(ex)
+    assert (got.status, got.outcome, got.exit_code) == ("COMPLETE", "FAILED", 3)
+    assert (got.start_time, got.finish_time) == (T0, T0 + dt.timedelta(seconds=2))
+    assert (got.runtime, got.cpu, got.io) == (2000, 123, 456)
+    assert got.final_state == {"Status": "exited", "ExitCode": 3, "OOMKilled": False}
+    assert executions.is_terminal(ex.db_id) is True
+    assert executions.claim(ex.db_id, "W2") is None
+
+
+def test_complete_without_times_uses_now(actor):
+    ex = submit(actor)
+    before = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=1)
+    executions.complete(ex.db_id, Completion(Out.SUCCESS, 0, None, None, 0))
+    got = stored(ex)
+    assert got.start_time == got.finish_time
+    assert before <= got.finish_time <= before + dt.timedelta(seconds=10)
+    assert got.final_state == {}
+
+
+# end / end_pending / end_lost
+
+
+@pytest.mark.parametrize("status", ["SUBMITTED", "RUNNING"])
+def test_end_ends_an_unfinished_execution(actor, status):
+    ex = submit(actor, status=status)
+    assert executions.end(ex.db_id, Out.FORCE_QUIT, "stopped by user") is True
+    got = stored(ex)
+    assert (got.status, got.outcome, got.status_message) == ("ERROR", "FORCE_QUIT", "stopped by user")
+    assert got.finish_time is not None
+
+
+def test_end_keeps_the_result_of_a_complete_execution(actor):
+    ex = submit(actor)
+    executions.complete(ex.db_id, Completion(Out.SUCCESS, 0, T0, T0, 1))
+    assert executions.end(ex.db_id, Out.FORCE_QUIT, "too late") is False
+    got = stored(ex)
+    assert (got.status, got.outcome, got.exit_code, got.status_message) == ("COMPLETE", "SUCCESS", 0, "")
+
+
+def test_end_does_not_end_twice(actor):
+    ex = submit(actor)
+    assert executions.end(ex.db_id, Out.NOT_STARTED, "first") is True
+    assert executions.end(ex.db_id, Out.TIMED_OUT, "second") is False
+    assert (stored(ex).outcome, stored(ex).status_message) == ("NOT_STARTED", "first")
+
+
+def test_end_unknown_is_false():
+    assert executions.end("dev_X_nope", Out.LOST, "x") is False
+
+
+def test_end_pending_only_touches_unclaimed_submitted_executions_of_that_actor(actor):
+    unclaimed = submit(actor, "E1")
+    claimed = submit(actor, "E2", worker_id="W1")
+    running = submit(actor, "E3", status="RUNNING")
+    done = submit(actor, "E4", status="COMPLETE", outcome="SUCCESS")
+    other = put("dev_OTHER", "E5")
+    assert executions.end_pending(actor.db_id, "actor deleted") == 1
+    got = stored(unclaimed)
+    assert (got.status, got.outcome, got.status_message) == ("ERROR", "NOT_STARTED", "actor deleted")
+    assert stored(claimed).status == "SUBMITTED"
+    assert stored(running).status == "RUNNING"
+    assert stored(done).status == "COMPLETE"
+    assert stored(other).status == "SUBMITTED"
+
+
+def test_end_lost_respects_the_cutoff(actor):
+    cutoff = T0 + dt.timedelta(minutes=10)
+    old = put(actor.db_id, "OLD", received=T0)
+    at_cutoff = put(actor.db_id, "AT", received=cutoff)
+    new = put(actor.db_id, "NEW", received=cutoff + dt.timedelta(seconds=1))
+    claimed = put(actor.db_id, "CLAIMED", received=T0, worker_id="W1")
+    other = put("dev_OTHER", "OTHER", received=T0)
+    assert executions.end_lost(actor.db_id, cutoff, "mailbox lost") == 1
+    got = stored(old)
+    assert (got.status, got.outcome, got.status_message) == ("ERROR", "LOST", "mailbox lost")
+    for ex in (at_cutoff, new, claimed, other):
+        assert stored(ex).status == "SUBMITTED"
+
+
+# is_terminal / running_worker
+
+
+@pytest.mark.parametrize(
+    "status, terminal", [("SUBMITTED", False), ("RUNNING", False), ("COMPLETE", True), ("ERROR", True)]
+)
+def test_is_terminal(actor, status, terminal):
+    ex = submit(actor, status=status)
+    assert executions.is_terminal(ex.db_id) is terminal
+
+
+def test_a_missing_execution_is_terminal():
+    assert executions.is_terminal("dev_X_nope") is True
+
+
+def test_running_worker(actor):
+    ex = submit(actor)
+    assert executions.running_worker(ex.db_id) == ""
+    executions.claim(ex.db_id, "W1")
+    assert executions.running_worker(ex.db_id) == ""  # claimed, not yet started
+    executions.start(ex.db_id)
+    assert executions.running_worker(ex.db_id) == "W1"
+    executions.complete(ex.db_id, Completion(Out.SUCCESS, 0, None, None, 1))
+    assert executions.running_worker(ex.db_id) == ""
+    assert executions.running_worker("dev_X_nope") == ""
+
+
+# page
+
+
+def test_page_is_newest_first_with_ties_broken_by_key():
+    put("dev_A", "e1", received=T0)
+    put("dev_A", "e3", received=T0 + dt.timedelta(seconds=1))
+    put("dev_A", "e2", received=T0 + dt.timedelta(seconds=1))
+    put("dev_A", "e4", received=T0 + dt.timedelta(seconds=2))
+    put("dev_B", "e5", received=T0 + dt.timedelta(seconds=9))
+    ids = [e.execution_id for e in executions.page("dev_A", limit=10, skip=0)]
+    assert ids == ["e4", "e3", "e2", "e1"]
+    assert ids == [e.execution_id for e in executions.page("dev_A", limit=10, skip=0)]  # stable
+
+
+@pytest.mark.parametrize(
+    "limit, skip, expected",
+    [
+        (0, 0, []),
+        (-1, 0, []),
+        (2, 0, ["e4", "e3"]),
+        (2, 2, ["e2", "e1"]),
+        (10, 3, ["e1"]),
+        (10, 4, []),
+    ],
+)
+def test_page_limit_and_skip(limit, skip, expected):
+    for n in range(1, 5):
+        put("dev_A", f"e{n}", received=T0 + dt.timedelta(seconds=n))
+    assert [e.execution_id for e in executions.page("dev_A", limit=limit, skip=skip)] == expected
+
+
+# totals
+
+
+def test_totals_sums_the_actor_executions():
+    put("dev_A", "e1", cpu=10, io=100, runtime=1000)
+    put("dev_A", "e2", cpu=5, io=50, runtime=500)
+    put("dev_A", "e3")
+    put("dev_B", "e4", cpu=999, io=999, runtime=999)
+    assert executions.totals("dev_A") == Totals(count=3, cpu=15, io=150, runtime=1500)
+
+
+def test_totals_of_an_actor_without_executions():
+    put("dev_B", "e1", cpu=1)
+    assert executions.totals("dev_A") == Totals(count=0, cpu=0, io=0, runtime=0)
+
+
+# actors_with_unclaimed_before / actors_with_unfinished
+
+
+def test_actors_with_unclaimed_before():
+    cutoff = T0 + dt.timedelta(minutes=1)
+    put("dev_B", "e1", received=T0)
+    put("dev_B", "e2", received=T0)  # the same actor is listed once
+    put("dev_A", "e3", received=T0)
+    put("dev_C", "e4", received=cutoff)  # not before the cutoff
+    put("dev_D", "e5", received=T0, worker_id="W1")  # claimed
+    put("dev_E", "e6", received=T0, status="RUNNING")
+    put("dev_F", "e7", received=T0, status="ERROR")
+    assert executions.actors_with_unclaimed_before(cutoff) == ["dev_A", "dev_B"]
+
+
+def test_actors_with_unfinished():
+    put("dev_C", "e1", status="SUBMITTED")
+    put("dev_A", "e2", status="RUNNING")
+    put("dev_A", "e3", status="SUBMITTED")
+    put("dev_B", "e4", status="COMPLETE")
+    put("dev_D", "e5", status="ERROR")
+    assert executions.actors_with_unfinished() == ["dev_A", "dev_C"]
+    assert executions.actors_with_unfinished(keep=lambda key: key != "dev_A") == ["dev_C"]
+    assert executions.actors_with_unfinished(keep=lambda key: False) == []
+
+
+def test_nothing_unfinished():
+    assert executions.actors_with_unfinished() == []
+    assert executions.actors_with_unclaimed_before(dt.datetime(2999, 1, 1)) == []
