@@ -14,6 +14,7 @@ from typing import Any
 
 from amqp.exceptions import NotFound
 from kombu import Connection, Consumer, Producer, Queue
+from kombu.exceptions import OperationalError
 from kombu.message import Message as Delivery
 
 from .errors import ChannelError, ChannelTimeout
@@ -28,6 +29,12 @@ RETRY_POLICY = {"max_retries": 3, "interval_start": 0.1, "interval_step": 0.5, "
 
 def _log_retry(exc: Exception, interval: float) -> None:
     log.warning("broker unreachable, retrying in %.1fs: %s", interval, exc)
+
+
+def _missing_queue(exc: BaseException) -> bool:
+    """A passive declare (or purge, delete) of a queue that does not exist: RabbitMQ says
+    NotFound; kombu's in-memory transport raises a channel error with code 404."""
+    return isinstance(exc, NotFound) or "(404) NOT_FOUND" in str(exc)
 
 
 class Broker:
@@ -51,7 +58,7 @@ class Broker:
         conn = Connection(self.url, heartbeat=0, connect_timeout=5, transport_options={"confirm_publish": True})
         try:
             conn.ensure_connection(max_retries=self.retries, errback=_log_retry, interval_max=2)
-        except conn.connection_errors + (OSError,) as exc:
+        except conn.connection_errors + (OSError, OperationalError) as exc:
             conn.release()
             raise ChannelError(f"cannot connect to the message broker: {exc}") from exc
         return conn
@@ -126,7 +133,7 @@ class Broker:
             return self._with_channel(count)
         except Exception as exc:
             # a passive declare of a missing queue fails with NotFound (and closes the channel)
-            if isinstance(exc, NotFound):
+            if _missing_queue(exc):
                 return 0
             raise ChannelError(f"cannot read the length of {queue.name}: {exc}") from exc
 
@@ -134,7 +141,7 @@ class Broker:
         try:
             return int(self._with_channel(lambda ch: queue.bind(ch).purge() or 0))
         except Exception as exc:
-            if isinstance(exc, NotFound):
+            if _missing_queue(exc):
                 return 0
             raise ChannelError(f"cannot purge {queue.name}: {exc}") from exc
 
@@ -142,7 +149,7 @@ class Broker:
         try:
             self._with_channel(lambda ch: queue.bind(ch).delete())
         except Exception as exc:
-            if isinstance(exc, NotFound):
+            if _missing_queue(exc):
                 return
             raise ChannelError(f"cannot delete {queue.name}: {exc}") from exc
 

@@ -188,7 +188,7 @@ class DockerEngine:
                 exit_code=int(status.get("StatusCode", state.get("ExitCode", -1))),
                 started_at=parse_docker_time(state.get("StartedAt")),
                 finished_at=parse_docker_time(state.get("FinishedAt")),
-                logs=_truncate(raw_logs.decode("utf-8", errors="replace"), max_log_length),
+                logs=_truncate(raw_logs, max_log_length),
                 final_state=state,
                 timed_out=timed_out,
             )
@@ -258,7 +258,8 @@ class DockerEngine:
             raise DockerError(f"cannot list containers labelled {label}: {exc}") from exc
 
 
-def _truncate(text: str, limit: int) -> str:
-    if limit <= 0 or len(text) <= limit:
-        return text
-    return text[:limit] + "\n[LOG LIMIT EXCEEDED: output truncated]\n"
+def _truncate(raw: bytes, limit: int) -> str:
+    """The output as text, cut at ``limit`` bytes (never inside a character) with a marker."""
+    if limit <= 0 or len(raw) <= limit:
+        return raw.decode("utf-8", errors="replace")
+    return raw[:limit].decode("utf-8", errors="ignore") + "\n[LOG LIMIT EXCEEDED: output truncated]\n"

@@ -18,7 +18,7 @@ def client_id_for(tenant: str, worker_id: str) -> str:
 def record(client: redis.Redis, prefix: str, tenant: str, worker_id: str, actor_dbid: str) -> str:
     """Record a credential for a worker; returns its client id."""
     client_id = client_id_for(tenant, worker_id)
-    client.hset(key_for(prefix, tenant, worker_id), mapping={"client_id": client_id, "actor_id": actor_dbid})
+    client.hset(key_for(prefix, tenant, worker_id), mapping={"client_id": client_id, "actor_dbid": actor_dbid})
     return client_id
 
 

@@ -38,6 +38,8 @@ class WireMessage:
     """Base for channel bodies: ``to_dict`` adds ``v``; ``from_dict`` validates it."""
 
     kind: ClassVar[str] = "message"
+    # field names an earlier release used on the wire -> their names now (still accepted)
+    renamed: ClassVar[dict[str, str]] = {}
 
     def to_dict(self) -> dict[str, Any]:
         body = dataclasses.asdict(self)
@@ -50,6 +52,7 @@ class WireMessage:
             raise ValidationError(f"{cls.kind}: body must be a JSON object")
         if body.get("v") != SCHEMA_VERSION:
             raise ValidationError(f"{cls.kind}: unsupported schema version {body.get('v')!r}")
+        body = {cls.renamed.get(k, k): v for k, v in body.items()}
         hints = typing.get_type_hints(cls)
         kwargs: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
@@ -67,10 +70,11 @@ class WireMessage:
 
 @dataclass
 class SpawnCommand(WireMessage):
-    """Command channel: start one worker for an actor. ``actor_id`` is the actor's db_id."""
+    """Command channel: start one worker for an actor (``actor_dbid`` is the actor's key)."""
 
     kind: ClassVar[str] = "spawn command"
-    actor_id: str
+    renamed: ClassVar[dict[str, str]] = {"actor_id": "actor_dbid"}
+    actor_dbid: str
     worker_id: str
     image: str
     revision: int
@@ -120,9 +124,10 @@ class ClientRequest(WireMessage):
     """Clients channel: ask clientg to create or delete a worker's credential."""
 
     kind: ClassVar[str] = "client request"
+    renamed: ClassVar[dict[str, str]] = {"actor_id": "actor_dbid"}
     command: str
     tenant: str
-    actor_id: str
+    actor_dbid: str
     worker_id: str
     client_id: str = ""
 

@@ -37,7 +37,7 @@ class ClientGenerator:
 
     def handle(self, req: ClientRequest) -> ClientReply:
         if req.command == "new":
-            client_id = credentials.record(self.store, self.prefix, req.tenant, req.worker_id, req.actor_id)
+            client_id = credentials.record(self.store, self.prefix, req.tenant, req.worker_id, req.actor_dbid)
             return ClientReply(status="ok", client_id=client_id)
         if req.command == "delete":
             credentials.forget(self.store, self.prefix, req.tenant, req.worker_id)

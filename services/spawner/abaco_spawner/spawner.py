@@ -58,7 +58,7 @@ class Spawner:
             delivery.requeue()
             self.stop.wait(CAPACITY_PAUSE)
             return
-        actor = body.get("actor_id") if isinstance(body, dict) else None
+        actor = body.get("actor_dbid", body.get("actor_id")) if isinstance(body, dict) else None
         try:
             self.handle(SpawnCommand.from_dict(body))
         except AbacoError as exc:
@@ -76,9 +76,9 @@ class Spawner:
         READY on the start barrier. A command whose worker is no longer REQUESTED, or whose actor
         is gone, failed or departing, is dropped; a worker stopped while it starts is cancelled.
         """
-        worker_dbid = workers.key_for(cmd.actor_id, cmd.worker_id)
-        extra = {"actor_id": cmd.actor_id, "worker_id": cmd.worker_id}
-        actor = actors.get(cmd.actor_id)
+        worker_dbid = workers.key_for(cmd.actor_dbid, cmd.worker_id)
+        extra = {"actor_id": cmd.actor_dbid, "worker_id": cmd.worker_id}
+        actor = actors.get(cmd.actor_dbid)
         if actor is None or not actors.accepts_work(actor):
             workers.delete(worker_dbid)
             log.info("dropped a command for a missing, failed or departing actor", extra=extra)
@@ -93,7 +93,7 @@ class Spawner:
             workers.delete_if(worker_dbid, pid=None)
             log.info("worker stopped during setup; not starting it", extra=extra)
             return False
-        pid = self.launch(cmd.worker_id, cmd.actor_id)
+        pid = self.launch(cmd.worker_id, cmd.actor_dbid)
         recorded = workers.set_status(
             worker_dbid,
             WorkerStatus.UPDATING_STORE,
@@ -110,7 +110,7 @@ class Spawner:
         barrier.send_ready()
         log.info("worker started", extra={**extra, "pid": pid})
         if cmd.stop_existing:
-            stop_workers(cmd.actor_id, self.broker, WorkerCommandName.STOP_NO_DELETE, exclude=cmd.worker_id)
+            stop_workers(cmd.actor_dbid, self.broker, WorkerCommandName.STOP_NO_DELETE, exclude=cmd.worker_id)
         return True
 
     def _ensure_image(self, actor: Actor, worker_dbid: str, image: str) -> bool:

@@ -186,7 +186,7 @@ class TestCredentials:
         client_id = credentials.record(redis_client, "p:", "dev", "W1", "dev_A")
         assert client_id == "dev_W1"
         assert redis_client.exists("p:client:dev:W1")
-        assert credentials.lookup(redis_client, "p:", "dev", "W1") == {"client_id": "dev_W1", "actor_id": "dev_A"}
+        assert credentials.lookup(redis_client, "p:", "dev", "W1") == {"client_id": "dev_W1", "actor_dbid": "dev_A"}
 
     def test_lookup_is_per_tenant_worker_and_prefix(self, redis_client):
         credentials.record(redis_client, "p:", "dev", "W1", "dev_A")
@@ -197,7 +197,7 @@ class TestCredentials:
     def test_record_again_overwrites(self, redis_client):
         credentials.record(redis_client, "p:", "dev", "W1", "dev_A")
         credentials.record(redis_client, "p:", "dev", "W1", "dev_B")
-        assert credentials.lookup(redis_client, "p:", "dev", "W1")["actor_id"] == "dev_B"
+        assert credentials.lookup(redis_client, "p:", "dev", "W1")["actor_dbid"] == "dev_B"
 
     def test_forget(self, redis_client):
         credentials.record(redis_client, "p:", "dev", "W1", "dev_A")

@@ -9,7 +9,7 @@ from abaco_shared.messages import MailboxMessage, SpawnCommand, WorkerCommand
 
 
 def test_wire_round_trip_carries_version():
-    cmd = SpawnCommand(actor_id="dev_X", worker_id="W", image="img", revision=2, tenant="dev")
+    cmd = SpawnCommand(actor_dbid="dev_X", worker_id="W", image="img", revision=2, tenant="dev")
     body = cmd.to_dict()
     assert body["v"] == 1
     assert SpawnCommand.from_dict(body) == cmd

@@ -30,7 +30,7 @@ def request_worker(actor: Actor, broker: Broker, stop_existing: bool = False) ->
     """
     worker = workers.create_requested(actor, new_id())
     cmd = SpawnCommand(
-        actor_id=actor.db_id,
+        actor_dbid=actor.db_id,
         worker_id=worker.worker_id,
         image=actor.image,
         revision=actor.revision,

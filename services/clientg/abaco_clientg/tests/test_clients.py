@@ -19,7 +19,7 @@ def clientg(broker, redis_client):
 
 
 def new_request(command="new", **kw):
-    return ClientRequest(command=command, tenant="dev", actor_id="dev_A1", worker_id="W1", **kw)
+    return ClientRequest(command=command, tenant="dev", actor_dbid="dev_A1", worker_id="W1", **kw)
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_new_records_a_credential_for_the_worker(clientg, redis_client):
     reply = clientg.handle(new_request())
 
     assert reply == ClientReply(status="ok", client_id="dev_W1")
-    assert credentials.lookup(redis_client, PREFIX, "dev", "W1") == {"client_id": "dev_W1", "actor_id": "dev_A1"}
+    assert credentials.lookup(redis_client, PREFIX, "dev", "W1") == {"client_id": "dev_W1", "actor_dbid": "dev_A1"}
     assert redis_client.keys("*") == ["abaco:client:dev:W1"]
 
 
@@ -143,7 +143,7 @@ def test_record_lookup_forget(redis_client):
     client_id = credentials.record(redis_client, PREFIX, "dev", "W1", "dev_A1")
 
     assert client_id == "dev_W1"
-    assert credentials.lookup(redis_client, PREFIX, "dev", "W1") == {"client_id": "dev_W1", "actor_id": "dev_A1"}
+    assert credentials.lookup(redis_client, PREFIX, "dev", "W1") == {"client_id": "dev_W1", "actor_dbid": "dev_A1"}
     credentials.forget(redis_client, PREFIX, "dev", "W1")
     assert credentials.lookup(redis_client, PREFIX, "dev", "W1") == {}
 
@@ -157,5 +157,5 @@ def test_credentials_are_separate_per_tenant_worker_and_prefix(redis_client):
 
     assert credentials.lookup(redis_client, PREFIX, "dev", "W1") == {}
     assert credentials.lookup(redis_client, PREFIX, "dev", "W2") == {}
-    assert credentials.lookup(redis_client, PREFIX, "t2", "W1") == {"client_id": "t2_W1", "actor_id": "t2_A1"}
-    assert credentials.lookup(redis_client, "other:", "dev", "W1")["actor_id"] == "dev_B"
+    assert credentials.lookup(redis_client, PREFIX, "t2", "W1") == {"client_id": "t2_W1", "actor_dbid": "t2_A1"}
+    assert credentials.lookup(redis_client, "other:", "dev", "W1")["actor_dbid"] == "dev_B"

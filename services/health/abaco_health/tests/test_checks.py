@@ -236,7 +236,7 @@ def test_reap_requests_a_worker_for_waiting_executions(checker, actor, broker):
     [requested] = workers.list_for_actor(actor.db_id)
     assert requested.status == WorkerStatus.REQUESTED
     [cmd] = spawn_commands(broker)
-    assert (cmd["actor_id"], cmd["worker_id"], cmd["image"]) == (actor.db_id, requested.worker_id, IMAGE)
+    assert (cmd["actor_dbid"], cmd["worker_id"], cmd["image"]) == (actor.db_id, requested.worker_id, IMAGE)
     assert report.restarted == 1
 
 
