@@ -10,7 +10,7 @@ from ..auth import Principal
 from ..broker import Broker
 from ..channels import MailboxChannel
 from ..enums import ActorStatus, Permission, WorkerCommandName
-from ..errors import ValidationError
+from ..errors import Conflict, ValidationError
 from ..models import Actor
 from .scaling import request_worker, stop_workers
 
@@ -43,13 +43,15 @@ def register_actor(who: Principal, values: dict[str, Any], broker: Broker) -> Ac
 def update_actor(who: Principal, actor: Actor, values: dict[str, Any], force: bool, broker: Broker) -> Actor:
     """Replace an actor's fields (PUT).
 
-    1. refuse to make a stateful actor stateless;
+    1. refuse an actor being deleted (409), and to make a stateful actor stateless;
     2. store the new values; a new image or ``force`` gives a new revision (status SUBMITTED);
     3. a caller other than the owner is (re)granted UPDATE;
     4. on a new revision, request a worker that replaces the old ones once it is up.
     If step 4 fails the update stays and the error propagates: old workers hand their next message
     back as stale, and health requests a worker for the waiting message.
     """
+    if actor.status == ActorStatus.SHUTTING_DOWN.value:
+        raise Conflict(f"Actor {actor.actor_id} is being deleted; it cannot be updated.")
     if actor.stateless is False and values.get("stateless") is True:
         raise ValidationError("Invalid stateless: a stateful actor cannot become stateless.")
     new_revision = actors.apply_update(actor, values, force)
