@@ -125,3 +125,13 @@ if ! have_image abaco/python3:latest; then
     --change 'CMD ["python3","-c","import os; print('"'"'message:'"'"', os.environ.get('"'"'MSG'"'"'))"]' \
     "$PY_TAR" abaco/python3:latest
 fi
+
+# ---------------------------------------------------------------- probe (isolation tests)
+# abaco/python3 plus tests/images/probe.py, committed from a stopped container (no build, no registry)
+probe_sum="$(sha256sum "$HERE/tests/images/probe.py" | cut -c1-12)"
+if [ -n "${FORCE:-}" ] || [ "$(docker image inspect -f '{{index .Config.Labels "abaco.probe"}}' abaco/probe:latest 2>/dev/null)" != "$probe_sum" ]; then
+  cid="$(docker create abaco/python3:latest)"
+  run docker cp "$HERE/tests/images/probe.py" "$cid:/probe.py"
+  run docker commit --change 'CMD ["python3","/probe.py"]' --change "LABEL abaco.probe=$probe_sum" "$cid" abaco/probe:latest
+  run docker rm "$cid"
+fi

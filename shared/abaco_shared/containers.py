@@ -30,6 +30,9 @@ DOCKER_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestExcep
 
 @dataclass
 class ContainerSpec:
+    """One actor container. The defaults are the hardened ones: no capabilities, no new
+    privileges; the runner fills in the user, limits and mounts from config."""
+
     image: str
     environment: dict[str, str]
     labels: dict[str, str] = field(default_factory=dict)
@@ -38,6 +41,40 @@ class ContainerSpec:
     mem_limit: str | None = None
     nano_cpus: int | None = None
     max_run_time: int = -1  # seconds; -1 is unlimited
+    user: str | None = None  # "uid:gid"; None runs as the image's USER
+    pids_limit: int | None = None
+    read_only: bool = False
+    tmpfs: dict[str, str] = field(default_factory=dict)  # path -> mount options
+    binds: list[str] = field(default_factory=list)  # "host:container:ro|rw"
+    log_max_size: str | None = None  # Docker's own json log, capped
+    privileged: bool = False  # privileged actors of privileged owners only
+    cap_drop: list[str] = field(default_factory=lambda: ["ALL"])
+    security_opt: list[str] = field(default_factory=lambda: ["no-new-privileges"])
+
+    def host_config(self) -> dict[str, Any]:
+        """Keyword arguments for the engine's host config (only what is set)."""
+        config: dict[str, Any] = {"network_mode": self.network_mode, "cgroup_parent": self.cgroup_parent}
+        if self.mem_limit:
+            config["mem_limit"] = self.mem_limit
+            config["memswap_limit"] = self.mem_limit  # no swap beyond the memory limit
+        if self.nano_cpus:
+            config["nano_cpus"] = self.nano_cpus
+        if self.pids_limit:
+            config["pids_limit"] = self.pids_limit
+        if self.read_only:
+            config["read_only"] = True
+        if self.tmpfs:
+            config["tmpfs"] = dict(self.tmpfs)
+        if self.binds:
+            config["binds"] = list(self.binds)
+        if self.log_max_size:
+            config["log_config"] = {"type": "json-file", "config": {"max-size": self.log_max_size, "max-file": "1"}}
+        if self.privileged:
+            config["privileged"] = True
+        else:
+            config["cap_drop"] = list(self.cap_drop)
+            config["security_opt"] = list(self.security_opt)
+        return config
 
 
 @dataclass
@@ -220,14 +257,9 @@ class DockerEngine:
 
     def create(self, spec: ContainerSpec) -> str:
         try:
-            host_config = self.api.create_host_config(
-                network_mode=spec.network_mode,
-                cgroup_parent=spec.cgroup_parent,
-                mem_limit=spec.mem_limit or None,
-                nano_cpus=spec.nano_cpus or None,
-            )
+            host_config = self.api.create_host_config(**spec.host_config())
             created = self.api.create_container(
-                spec.image, environment=spec.environment, labels=spec.labels, host_config=host_config
+                spec.image, environment=spec.environment, labels=spec.labels, host_config=host_config, user=spec.user
             )
         except docker.errors.ImageNotFound as exc:
             raise DockerError(f"image {spec.image} is not present on this host") from exc

@@ -29,5 +29,5 @@ class Context:
 def build_context(cfg: Config, with_auth: bool = False) -> Context:
     connect_mongo(cfg.mongo)
     broker = Broker(cfg.rabbit.broker_url(), retries=cfg.rabbit.connect_retries, prefix=cfg.rabbit.queue_prefix)
-    auth = Authenticator.from_file(cfg.auth) if with_auth else None
+    auth = Authenticator.from_config(cfg) if with_auth else None
     return Context(cfg=cfg, broker=broker, redis=connect_redis(cfg.redis), auth=auth)

@@ -70,6 +70,8 @@ class Completion:
     cpu_ns: int = 0
     io_bytes: int = 0
     final_state: dict[str, Any] = field(default_factory=dict)
+    status_message: str = ""
+    limits: dict[str, Any] = field(default_factory=dict)
 
 
 def submit(
@@ -153,6 +155,8 @@ def complete(ex_dbid: str, done: Completion) -> None:
         set__cpu=done.cpu_ns,
         set__io=done.io_bytes,
         set__final_state={k: v for k, v in done.final_state.items() if k in FINAL_STATE_KEYS},
+        set__status_message=done.status_message,
+        set__limits=done.limits,
     )
 
 

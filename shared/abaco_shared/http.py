@@ -201,7 +201,9 @@ class BodyLimitPlugin:
 
 
 class AuthPlugin:
-    """Identifies the caller from ``Authorization`` unless the route says ``auth=False``."""
+    """Identifies the caller from the request's headers (``Authenticator.identify_request``:
+    ``Authorization``, ``X-Tapis-Token`` or ``X-Jwt-Assertion-<tenant>``) unless the route says
+    ``auth=False``."""
 
     name = "abaco.auth"
     api = 2
@@ -214,7 +216,7 @@ class AuthPlugin:
             return callback
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            request.environ[_PRINCIPAL_KEY] = self.authenticator.identify(request.get_header("Authorization"))
+            request.environ[_PRINCIPAL_KEY] = self.authenticator.identify_request(request.headers)
             return callback(*args, **kwargs)
 
         return wrapper
@@ -249,7 +251,7 @@ class AbacoApp(bottle.Bottle):
 
     def _options(self, path: str) -> dict[str, Any]:
         response.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
-        response.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+        response.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id, X-Tapis-Token")
         return ok(None)
 
 

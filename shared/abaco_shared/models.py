@@ -127,6 +127,7 @@ class Execution(Document):
     message = DynamicField(null=True)  # the input message (its size only, for binary)
     params = DictField(default=dict)  # query parameters sent with the message
     attempts = IntField(default=0)
+    limits = DictField(default=dict)  # the limits its container ran under
 
 
 class Log(Document):

@@ -40,6 +40,9 @@ def run_service(
     stop = install_stop_handlers() if handle_signals else threading.Event()
     try:
         ctx = build_context(cfg, with_auth=with_auth)
+    except ConfigError as exc:  # e.g. a key file that cannot be used: restarting will not help
+        log.error("cannot start: %s", exc)
+        return EXIT_CONFIG
     except AbacoError as exc:
         log.error("cannot start: %s", exc)
         return EXIT_UNAVAILABLE

@@ -110,6 +110,7 @@ def execution_view(ex: Execution, actor: Actor, api_server: str) -> dict[str, An
         "message": ex.message,
         "params": ex.params,
         "attempts": ex.attempts,
+        "limits": ex.limits,
         "_links": links(api_server, actor.owner, self=base, logs=f"{base}/logs"),
     }
 

@@ -45,7 +45,7 @@ FIELDS: dict[str, tuple[type, Any]] = {
     "run_as_executor": (bool, False),
     "max_run_time": (int, None),
 }
-PRIVILEGED_FIELDS = ("privileged", "max_workers", "mem_limit", "max_cpus", "queue")
+PRIVILEGED_FIELDS = ("privileged", "max_workers", "mem_limit", "max_cpus", "queue", "use_container_uid")
 # Fields the original parsed but a client must not set; accepted and ignored for compatibility.
 IGNORED = {
     "id",

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from abaco_shared import executions, logs, workers
 from abaco_shared.containers import ContainerResult, ContainerSpec, DockerApi
 from abaco_shared.enums import ExecutionOutcome, WorkerStatus
-from abaco_shared.errors import DockerError
+from abaco_shared.errors import DockerError, ValidationError
 from abaco_shared.executions import Completion
 from abaco_shared.messages import MailboxMessage
 from abaco_shared.models import Actor, Execution, utcnow
+from abaco_shared.mounts import render_mounts
 from abaco_shared.retry import Disposition, RetryPolicy
 from abaco_shared.runtime import pid_alive
 from abaco_shared.waiters import CompletionSignals
@@ -20,7 +21,7 @@ from .cgroups import CgroupMeter
 from .environment import container_env
 from .state import WorkerState
 
-__all__ = ["ExecutionRunner", "Placement", "RunLimits", "outcome_of"]
+__all__ = ["ExecutionRunner", "Placement", "RunLimits", "Confinement", "outcome_of", "status_message_of"]
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,10 @@ class RunLimits:
     max_run_time_limit: int = 7 * 86400  # the hard cap
     mem_limit: str = ""
     max_cpus: int = 0
+    pids_limit: int = 0
     stop_grace: int = 10
     max_log_length: int = 1_000_000
+    log_max_size: str = ""
     leave_containers: bool = False
 
     def run_time_for(self, actor: Actor) -> int:
@@ -54,6 +57,58 @@ class RunLimits:
         broker's consumer_timeout must stay above it, or the late ack would be refused)."""
         limits = [t for t in (actor.max_run_time, self.max_run_time) if t and t > 0]
         return min([*limits, self.max_run_time_limit])
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """Who an actor container runs as and what of the host it sees (privileged actors, which
+    only privileged owners can register, get their own user, the extra mounts and the socket)."""
+
+    uid: int = 65534
+    gid: int = 65534
+    read_only_root: bool = True
+    tmp_size: str = "64m"
+    mount_roots: tuple[str, ...] = ()
+    global_mounts: tuple[str, ...] = ()
+    privileged_mounts: tuple[str, ...] = ()
+    docker_socket: str = "/var/run/docker.sock"
+
+    def user_for(self, actor: Actor) -> str | None:
+        if actor.privileged or actor.use_container_uid:
+            return None  # the image's own USER
+        return f"{self.uid}:{self.gid}"
+
+    def binds_for(self, actor: Actor) -> list[str]:
+        templates = self.global_mounts + (self.privileged_mounts if actor.privileged else ())
+        values = {"username": actor.owner, "tenant_id": actor.tenant, "actor_id": actor.actor_id}
+        binds = [m.bind() for m in render_mounts(templates, self.mount_roots, **values)]
+        if actor.privileged and self.docker_socket:
+            binds.append(f"{self.docker_socket}:/var/run/docker.sock:rw")
+        return binds
+
+    def tmpfs(self) -> dict[str, str]:
+        return {"/tmp": f"rw,nosuid,nodev,size={self.tmp_size}"} if self.read_only_root else {}
+
+
+def status_message_of(result: ContainerResult, spec: ContainerSpec) -> str:
+    """What the engine says about how the container ended, in words (OOM kills above all)."""
+    if result.final_state.get("OOMKilled"):
+        return f"OOMKilled: the container exceeded its memory limit ({spec.mem_limit or 'host memory'})."
+    if result.timed_out:
+        return f"Stopped after its maximum run time of {spec.max_run_time} s."
+    return ""
+
+
+def limits_of(spec: ContainerSpec) -> dict[str, object]:
+    """The limits a container ran under, kept on its execution."""
+    return {
+        "memory": spec.mem_limit or None,
+        "cpus": spec.nano_cpus / 1e9 if spec.nano_cpus else None,
+        "pids": spec.pids_limit,
+        "run_time": spec.max_run_time,
+        "user": spec.user,
+        "read_only_root": spec.read_only,
+    }
 
 
 def outcome_of(result: ContainerResult, forced: bool) -> ExecutionOutcome:
@@ -73,6 +128,7 @@ class ExecutionRunner:
         self,
         placement: Placement,
         limits: RunLimits,
+        confinement: Confinement,
         docker: DockerApi,
         meter: CgroupMeter,
         state: WorkerState,
@@ -81,6 +137,7 @@ class ExecutionRunner:
     ) -> None:
         self.placement = placement
         self.limits = limits
+        self.confinement = confinement
         self.docker = docker
         self.meter = meter
         self.state = state
@@ -117,7 +174,8 @@ class ExecutionRunner:
             workers.set_status(worker_dbid, WorkerStatus.READY, last_execution_time=utcnow())
 
     def spec_for(self, actor: Actor, msg: MailboxMessage) -> ContainerSpec:
-        p, lim = self.placement, self.limits
+        """The container for one message; raises ValidationError for a mount that is not allowed."""
+        p, lim, conf = self.placement, self.limits, self.confinement
         return ContainerSpec(
             image=actor.image,
             environment=container_env(actor, msg, p.worker_id, p.api_server),
@@ -132,11 +190,23 @@ class ExecutionRunner:
             mem_limit=actor.mem_limit or lim.mem_limit or None,
             nano_cpus=actor.max_cpus or lim.max_cpus or None,
             max_run_time=lim.run_time_for(actor),
+            user=conf.user_for(actor),
+            pids_limit=lim.pids_limit or None,
+            read_only=conf.read_only_root and not actor.privileged,
+            tmpfs=conf.tmpfs() if not actor.privileged else {},
+            binds=conf.binds_for(actor),
+            log_max_size=lim.log_max_size or None,
+            privileged=actor.privileged,
         )
 
     def _run(self, actor: Actor, msg: MailboxMessage, ex: Execution, extra: dict) -> Disposition:
         ex_dbid, attempts = ex.db_id, ex.attempts
-        spec = self.spec_for(actor, msg)
+        try:
+            spec = self.spec_for(actor, msg)
+        except ValidationError as exc:  # a configuration problem: retrying will not help
+            log.error("cannot run the actor's container: %s", exc, extra=extra)
+            self._end(ex_dbid, str(exc))
+            return Disposition.ACK
         before = self.meter.read()
         try:
             result = self.docker.run(
@@ -152,7 +222,7 @@ class ExecutionRunner:
         usage = self.meter.read() - before
         self.finished_container = result.container_id
         try:
-            self._record(actor, ex, result, usage.cpu_ns, usage.io_bytes)
+            self._record(actor, ex, spec, result, usage.cpu_ns, usage.io_bytes)
         except BaseException:
             self.remove_finished()
             raise
@@ -195,7 +265,9 @@ class ExecutionRunner:
         if cid:
             self.docker.stop(cid, grace=self.limits.stop_grace)
 
-    def _record(self, actor: Actor, ex: Execution, result: ContainerResult, cpu: int, io: int) -> None:
+    def _record(
+        self, actor: Actor, ex: Execution, spec: ContainerSpec, result: ContainerResult, cpu: int, io: int
+    ) -> None:
         logs.save(ex, result.logs, actor.log_ex)
         done = Completion(
             outcome=outcome_of(result, self.state.was_forced()),
@@ -206,6 +278,8 @@ class ExecutionRunner:
             cpu_ns=cpu,
             io_bytes=io,
             final_state=result.final_state,
+            status_message=status_message_of(result, spec),
+            limits=limits_of(spec),
         )
         executions.complete(ex.db_id, done)
 

@@ -15,7 +15,7 @@ from abaco_shared.service import run_service
 from abaco_shared.waiters import CompletionSignals
 
 from .cgroups import cgroup_layout
-from .execution import ExecutionRunner, Placement, RunLimits
+from .execution import Confinement, ExecutionRunner, Placement, RunLimits
 from .state import WorkerState
 from .worker import ActorWorker, Heartbeat
 
@@ -41,13 +41,25 @@ def build_worker(ctx: Context, docker: DockerApi, worker_id: str, actor_dbid: st
         max_run_time_limit=wcfg.max_run_time_limit,
         mem_limit=wcfg.mem_limit,
         max_cpus=wcfg.max_cpus,
+        pids_limit=wcfg.pids_limit,
         stop_grace=wcfg.stop_grace,
         max_log_length=wcfg.max_log_length,
+        log_max_size=wcfg.log_max_size,
         leave_containers=wcfg.leave_containers,
+    )
+    confinement = Confinement(
+        uid=wcfg.uid,
+        gid=wcfg.gid,
+        read_only_root=wcfg.read_only_root,
+        tmp_size=wcfg.tmp_size,
+        mount_roots=wcfg.mount_roots,
+        global_mounts=wcfg.global_mounts,
+        privileged_mounts=wcfg.privileged_mounts,
+        docker_socket=wcfg.docker_socket,
     )
     policy = RetryPolicy(wcfg.max_attempts, wcfg.retry_delay, wcfg.max_failures)
     signals = CompletionSignals(ctx.redis, cfg.redis.key_prefix)
-    runner = ExecutionRunner(placement, limits, docker, meter, WorkerState(), signals, policy)
+    runner = ExecutionRunner(placement, limits, confinement, docker, meter, WorkerState(), signals, policy)
     heartbeat = Heartbeat(ctx.redis, cfg.redis.key_prefix, worker_id)
     return ActorWorker(worker_id, actor_dbid, ctx.broker, runner, policy, heartbeat, cfg.spawner.worker_ready_timeout)
 

@@ -159,7 +159,10 @@ def test_run_happy_path(engine, api):
         "network_mode": "abaco_net",
         "cgroup_parent": "/abaco/W1",
         "mem_limit": "512m",
+        "memswap_limit": "512m",
         "nano_cpus": 500_000_000,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
     }
     _, args, kwargs = api.calls[1]
     assert args == ("abaco/echo",)
@@ -178,14 +181,40 @@ def test_run_happy_path(engine, api):
     assert api.streams[0].closed
 
 
-def test_run_defaults_pass_no_limits(engine, api):
+def test_run_defaults_pass_no_limits_but_drop_every_capability(engine, api):
     engine.run(spec(mem_limit="", nano_cpus=0))
     assert api.kwargs_of("create_host_config") == {
         "network_mode": "host",
         "cgroup_parent": None,
-        "mem_limit": None,
-        "nano_cpus": None,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
     }
+    assert api.kwargs_of("create_container")["user"] is None
+
+
+def test_hardening_and_limits_reach_the_engine(engine, api):
+    engine.run(
+        spec(
+            user="65534:65534",
+            pids_limit=128,
+            read_only=True,
+            tmpfs={"/tmp": "rw,nosuid,nodev,size=64m"},
+            binds=["/data/alice:/data:ro"],
+            log_max_size="10m",
+        )
+    )
+    config = api.kwargs_of("create_host_config")
+    assert config["pids_limit"] == 128 and config["read_only"] is True
+    assert config["tmpfs"] == {"/tmp": "rw,nosuid,nodev,size=64m"} and config["binds"] == ["/data/alice:/data:ro"]
+    assert config["log_config"] == {"type": "json-file", "config": {"max-size": "10m", "max-file": "1"}}
+    assert config["cap_drop"] == ["ALL"] and "privileged" not in config
+    assert api.kwargs_of("create_container")["user"] == "65534:65534"
+
+
+def test_a_privileged_container_keeps_its_capabilities(engine, api):
+    engine.run(spec(privileged=True))
+    config = api.kwargs_of("create_host_config")
+    assert config["privileged"] is True and "cap_drop" not in config
 
 
 def test_a_finished_container_is_left_for_the_caller(engine, api):

@@ -19,7 +19,7 @@ def test_defaults_are_filled_in():
 def test_camel_case_and_string_booleans_are_accepted():
     values = parse_actor_body(
         {"image": "abaco/echo", "defaultEnvironment": {"A": 1}, "stateless": "false", "useContainerUid": "1"},
-        USER,
+        PRIV,
         QUEUES,
     )
     assert values["default_environment"] == {"A": "1"}
@@ -63,3 +63,8 @@ def test_queue_must_be_served_and_stateful_actors_have_one_worker():
         parse_actor_body({"image": "a", "queue": "gpu"}, PRIV, QUEUES)
     with pytest.raises(ValidationError, match="stateful"):
         parse_actor_body({"image": "a", "stateless": False, "max_workers": 3}, PRIV, QUEUES)
+
+
+def test_only_privileged_users_may_run_as_the_images_own_user():
+    with pytest.raises(PermissionDenied, match="use_container_uid"):
+        parse_actor_body({"image": "abaco/echo", "use_container_uid": True}, USER, QUEUES)

@@ -16,7 +16,7 @@ from abaco_shared.retry import Disposition, RetryPolicy
 from abaco_shared.testing import FakeDocker, FakeRun
 from abaco_shared.waiters import CompletionSignals
 from abaco_worker.cgroups import CgroupMeter
-from abaco_worker.execution import ExecutionRunner, Placement, RunLimits, outcome_of
+from abaco_worker.execution import Confinement, ExecutionRunner, Placement, RunLimits, outcome_of
 from abaco_worker.state import WorkerState
 
 pytestmark = pytest.mark.usefixtures("mongo")
@@ -82,14 +82,23 @@ class Rig:
         return workers.get(self.worker_dbid)
 
 
-def build_rig(tmp_path, docker, redis_client, actor_values=None, limits=None, max_attempts=3) -> Rig:
+def build_rig(tmp_path, docker, redis_client, actor_values=None, limits=None, max_attempts=3, confinement=None) -> Rig:
     actor = actors.create("dev", "alice", {"image": "abaco/echo:latest", **(actor_values or {})})
     worker_dbid = make_worker(actor, WID, host_id=HOST, pid=os.getpid())
     cgroup = Cgroup(tmp_path)
     placement = Placement(WID, HOST, "inst1", "http://api", "abaco_net", f"/abaco/{WID}")
     signals = CompletionSignals(redis_client, "t:")
     policy = RetryPolicy(max_attempts=max_attempts, retry_delay=0)
-    runner = ExecutionRunner(placement, limits or RunLimits(), docker, cgroup.meter, WorkerState(), signals, policy)
+    runner = ExecutionRunner(
+        placement,
+        limits or RunLimits(),
+        confinement or Confinement(),
+        docker,
+        cgroup.meter,
+        WorkerState(),
+        signals,
+        policy,
+    )
     return Rig(runner, docker, actor, cgroup, signals, worker_dbid)
 
 
@@ -384,3 +393,64 @@ def _result(exit_code=0, timed_out=False) -> ContainerResult:
 )
 def test_outcome_of(exit_code, timed_out, forced, expected):
     assert outcome_of(_result(exit_code, timed_out), forced) is expected
+
+
+# -- confinement: who the container runs as, what it sees ------------------------------------------
+def message(ex_id: str) -> MailboxMessage:
+    return MailboxMessage(execution_id=ex_id, content_type="str", message="hi")
+
+
+def test_containers_are_confined_by_default(tmp_path, docker, redis_client):
+    rig = build_rig(
+        tmp_path, docker, redis_client, limits=RunLimits(mem_limit="1g", pids_limit=512, log_max_size="10m")
+    )
+    spec = rig.runner.spec_for(rig.actor, message("E1"))
+    assert spec.user == "65534:65534" and spec.read_only is True and spec.privileged is False
+    assert spec.cap_drop == ["ALL"] and spec.security_opt == ["no-new-privileges"]
+    assert spec.tmpfs == {"/tmp": "rw,nosuid,nodev,size=64m"} and spec.binds == []
+    assert (spec.mem_limit, spec.pids_limit, spec.log_max_size) == ("1g", 512, "10m")
+
+
+def test_use_container_uid_runs_as_the_images_user(tmp_path, docker, redis_client):
+    rig = build_rig(tmp_path, docker, redis_client, actor_values={"use_container_uid": True})
+    assert rig.runner.spec_for(rig.actor, message("E1")).user is None
+
+
+def test_mounts_are_templated_per_actor_and_privileged_actors_get_the_socket(tmp_path, docker, redis_client):
+    conf = Confinement(
+        mount_roots=("/data",),
+        global_mounts=("/data/{tenant_id}/{username}:/work:rw", "/data/shared:/shared"),
+        privileged_mounts=("/data/priv:/priv",),
+    )
+    rig = build_rig(tmp_path, docker, redis_client, confinement=conf)
+    assert rig.runner.spec_for(rig.actor, message("E1")).binds == [
+        "/data/dev/alice:/work:rw",
+        "/data/shared:/shared:ro",
+    ]
+    privileged = actors.create("dev", "root", {"image": "abaco/echo:latest", "privileged": True})
+    spec = rig.runner.spec_for(privileged, message("E2"))
+    assert spec.binds[-2:] == ["/data/priv:/priv:ro", "/var/run/docker.sock:/var/run/docker.sock:rw"]
+    assert spec.privileged is True and spec.user is None and spec.read_only is False
+
+
+def test_a_mount_outside_the_allowed_roots_ends_the_execution_without_a_container(tmp_path, docker, redis_client):
+    conf = Confinement(mount_roots=("/data",), global_mounts=("/data/{username}:/work",))
+    rig = build_rig(tmp_path, docker, redis_client, confinement=conf)
+    sneaky = actors.create("dev", "..", {"image": "abaco/echo:latest"})  # a user name of '..'
+    make_worker(sneaky, WID, host_id=HOST, pid=os.getpid())
+    ex = executions.submit(sneaky, "E9", "alice", "str", "hi", {})
+    assert rig.runner.handle(sneaky, message("E9")) is Disposition.ACK
+    done = executions.get_by_key(ex.db_id)
+    assert done.status == ExecutionStatus.ERROR and done.outcome == ExecutionOutcome.NOT_STARTED
+    assert "without '..'" in done.status_message and docker.specs == []
+
+
+def test_an_oom_kill_is_said_in_the_status_message_and_the_limits_are_kept(tmp_path, docker, redis_client):
+    rig = build_rig(tmp_path, docker, redis_client, limits=RunLimits(mem_limit="64m", pids_limit=100))
+    ex = executions.submit(rig.actor, "E1", "alice", "str", "hi", {})
+    docker.runs.append(FakeRun(exit_code=137, oom_killed=True))
+    rig.runner.handle(rig.actor, message("E1"))
+    done = executions.get_by_key(ex.db_id)
+    assert done.outcome == ExecutionOutcome.FAILED and done.final_state["OOMKilled"] is True
+    assert done.status_message.startswith("OOMKilled") and "64m" in done.status_message
+    assert done.limits["memory"] == "64m" and done.limits["pids"] == 100 and done.limits["user"] == "65534:65534"

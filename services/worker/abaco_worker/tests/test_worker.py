@@ -17,7 +17,7 @@ from abaco_shared.retry import RetryPolicy
 from abaco_shared.testing import FakeDelivery, FakeRun
 from abaco_shared.waiters import CompletionSignals
 from abaco_worker.cgroups import CgroupMeter
-from abaco_worker.execution import ExecutionRunner, Placement, RunLimits
+from abaco_worker.execution import Confinement, ExecutionRunner, Placement, RunLimits
 from abaco_worker.main import build_worker
 from abaco_worker.state import WorkerState
 from abaco_worker.worker import ActorWorker, Heartbeat
@@ -53,6 +53,7 @@ def aw(actor, tmp_path, cgroup_dirs, broker, redis_client, docker) -> ActorWorke
     runner = ExecutionRunner(
         Placement(WID, "local", "inst1", "http://api", "host", f"/abaco/{WID}"),
         RunLimits(),
+        Confinement(),
         docker,
         CgroupMeter(str(tmp_path), f"/abaco/{WID}"),
         WorkerState(),

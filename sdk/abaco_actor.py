@@ -1,0 +1,150 @@
+"""Actor-side helpers: what code inside an Abaco actor container needs, in one stdlib-only module.
+
+Copy it into an image (the test image ``abaco/python3`` has it on its path) and::
+
+    from abaco_actor import get_context, send_message, get_state, update_state
+
+    ctx = get_context()                     # the message and the _abaco_* variables
+    send_message("ACTOR_ID", {"n": 1})      # as the actor's owner, with _abaco_access_token
+    update_state({"seen": ctx.message})     # stateful actors only
+
+Calls go to ``_abaco_api_server`` with the short-lived ``_abaco_access_token`` the platform puts
+in the container's environment (actors registered with ``token: true``).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "AbacoActorError",
+    "Context",
+    "get_context",
+    "send_message",
+    "get_state",
+    "update_state",
+    "get_execution",
+    "send_bytes_result",
+]
+
+RESULTS_SOCKET = "/_abaco_results.sock"
+
+
+class AbacoActorError(Exception):
+    """The API refused a call (the message is the API's own)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+
+
+def _parse_msg(raw: str, content_type: str) -> Any:
+    """``MSG`` as the original delivers it: a Python repr for JSON messages, else the string."""
+    exact = os.environ.get("_abaco_MSG_JSON")
+    if exact is not None:
+        return json.loads(exact)
+    if content_type == "application/json":
+        try:
+            return ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            return json.loads(raw)
+    return raw
+
+
+@dataclass(frozen=True)
+class Context:
+    message: Any
+    content_type: str
+    actor_id: str
+    actor_dbid: str
+    execution_id: str
+    worker_id: str
+    username: str
+    api_server: str
+    access_token: str
+    actor_name: str
+    state: Any = None
+    raw: dict[str, str] = field(default_factory=dict)
+
+
+def get_context(environ: dict[str, str] | None = None) -> Context:
+    env = dict(os.environ if environ is None else environ)
+    content_type = env.get("_abaco_Content_Type", "str")
+    state_raw = env.get("_abaco_actor_state", "")
+    try:
+        state = ast.literal_eval(state_raw) if state_raw else None
+    except (ValueError, SyntaxError):
+        state = state_raw
+    return Context(
+        message=_parse_msg(env.get("MSG", ""), content_type),
+        content_type=content_type,
+        actor_id=env.get("_abaco_actor_id", ""),
+        actor_dbid=env.get("_abaco_actor_dbid", ""),
+        execution_id=env.get("_abaco_execution_id", ""),
+        worker_id=env.get("_abaco_worker_id", ""),
+        username=env.get("_abaco_username", ""),
+        api_server=env.get("_abaco_api_server", ""),
+        access_token=env.get("_abaco_access_token", ""),
+        actor_name=env.get("_abaco_actor_name", ""),
+        state=state,
+        raw=env,
+    )
+
+
+def _call(method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
+    ctx = get_context()
+    if not ctx.access_token:
+        raise AbacoActorError(401, "no _abaco_access_token: register the actor with token=true")
+    url = ctx.api_server.rstrip("/") + path
+    if params:
+        url += "?" + urllib.parse.urlencode(params)
+    data = None
+    headers = {"Authorization": f"Bearer {ctx.access_token}"}
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            payload = resp.read()
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("message", exc.reason)
+        except ValueError:
+            message = str(exc.reason)
+        raise AbacoActorError(exc.code, message) from None
+    return json.loads(payload)["result"]
+
+
+def send_message(actor_id: str, message: Any, params: dict[str, str] | None = None) -> str:
+    """Send ``message`` (a string or any JSON value) to an actor; returns the execution id."""
+    body = {"message": message} if isinstance(message, str) else message
+    return str(_call("POST", f"/actors/{actor_id}/messages", body, params)["execution_id"])
+
+
+def get_state(actor_id: str | None = None) -> Any:
+    return _call("GET", f"/actors/{actor_id or get_context().actor_id}/state")["state"]
+
+
+def update_state(value: Any, actor_id: str | None = None) -> Any:
+    """Replace the state of this (stateful) actor, or of ``actor_id``; returns the actor."""
+    return _call("POST", f"/actors/{actor_id or get_context().actor_id}/state", value)
+
+
+def get_execution(execution_id: str | None = None, actor_id: str | None = None) -> Any:
+    ctx = get_context()
+    return _call("GET", f"/actors/{actor_id or ctx.actor_id}/executions/{execution_id or ctx.execution_id}")
+
+
+def send_bytes_result(data: bytes) -> None:
+    """Send one result datagram (read back through GET .../executions/{id}/results)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.sendto(data, RESULTS_SOCKET)
