@@ -183,6 +183,10 @@ class SpawnerConfig:
     max_workers_per_actor: int = 20
     worker_ready_timeout: float = 30.0
     pull_policy: str = "if-not-present"  # or "always", or "never" (local images only: air-gapped hosts)
+    pull_timeout: int = 30  # seconds a pull may go without progress before it fails
+    pull_attempts: int = 2  # tries of a pull before the actor goes to ERROR
+    pull_backoff: float = 2.0  # seconds before the next try
+    max_parallel_pulls: int = 4  # pulls run beside the command consumer, never on it
 
 
 @dataclass(frozen=True)

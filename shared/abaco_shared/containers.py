@@ -144,8 +144,11 @@ class DockerApi(Protocol):
 class DockerEngine:
     """:class:`DockerApi` over the Docker engine's HTTP API."""
 
-    def __init__(self, base_url: str, timeout: int = 60) -> None:
+    def __init__(self, base_url: str, timeout: int = 60, pull_timeout: int = 30) -> None:
         self.api = docker.APIClient(base_url=base_url, timeout=timeout, version="auto")
+        # pulls get their own client: its read timeout is the most a pull may go without progress
+        self.pull_api = docker.APIClient(base_url=base_url, timeout=pull_timeout, version=self.api.api_version)
+        self.pull_timeout = pull_timeout
 
     def ping(self) -> bool:
         try:
@@ -172,8 +175,18 @@ class DockerEngine:
             raise DockerError(f"cannot inspect image {image}: {exc.explanation}") from exc
 
     def pull(self, image: str) -> None:
+        """Pull ``image``, streaming the engine's progress: a pull that shows no progress for
+        ``pull_timeout`` seconds (a registry that never answers) fails instead of hanging."""
         try:
-            self.api.pull(image)
+            for event in self.pull_api.pull(image, stream=True, decode=True):
+                if isinstance(event, dict) and event.get("error"):
+                    raise DockerError(f"cannot pull image {image}: {event['error']}")
+        except requests.exceptions.ReadTimeout:
+            raise DockerError(f"cannot pull image {image}: no progress for {self.pull_timeout} s") from None
+        except requests.exceptions.ConnectionError as exc:
+            if "timed out" in str(exc).lower():
+                raise DockerError(f"cannot pull image {image}: no progress for {self.pull_timeout} s") from None
+            raise DockerError(f"cannot pull image {image}: {exc}") from exc
         except DOCKER_ERRORS as exc:
             raise DockerError(f"cannot pull image {image}: {exc}") from exc
 

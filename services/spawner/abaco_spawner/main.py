@@ -18,7 +18,8 @@ def _run(ctx: Context, stop: threading.Event) -> None:
     ensure_indexes()
     cfg = ctx.cfg
     launch = functools.partial(launch_worker, log_path=cfg.data_path / "logs" / "workers.log")
-    Spawner(cfg.spawner, cfg.host, ctx.broker, DockerEngine(cfg.host.docker_url), launch).run(stop)
+    docker = DockerEngine(cfg.host.docker_url, pull_timeout=cfg.spawner.pull_timeout)
+    Spawner(cfg.spawner, cfg.host, ctx.broker, docker, launch).run(stop)
 
 
 def main() -> int:

@@ -2,6 +2,12 @@
 
 Ack policy: a command is acked after it has been handled (or found stale), so a spawner that dies
 mid-command gets it again; the worker record's status makes handling it twice harmless.
+
+Image pulls never run on the consuming thread: a worker whose image must be pulled is handed to a
+small pool (PULLING IMAGE) and its command acked, so a slow or silent registry delays only the
+actors that use it. A pull that fails (bounded tries, each ending after ``pull_timeout`` seconds
+without progress) puts its actor in ERROR with a message naming this host; a spawner that dies
+mid-pull leaves the worker in PULLING IMAGE, which health reaps after its start-up timeout.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from abaco_shared import actors, executions, workers
@@ -36,13 +43,22 @@ class Spawner:
     """Starts workers on this host for the command queues it serves."""
 
     def __init__(
-        self, cfg: SpawnerConfig, host: HostConfig, broker: Broker, docker: DockerApi, launch: Launcher
+        self,
+        cfg: SpawnerConfig,
+        host: HostConfig,
+        broker: Broker,
+        docker: DockerApi,
+        launch: Launcher,
+        pulls: Executor | None = None,
     ) -> None:
         self.cfg = cfg
         self.host = host
         self.broker = broker
         self.docker = docker
         self.launch = launch
+        self.pulls = pulls or ThreadPoolExecutor(max(1, cfg.max_parallel_pulls), thread_name_prefix="pull")
+        self._image_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
         self.hostname = socket.gethostname()
         self.stop = threading.Event()
 
@@ -50,7 +66,10 @@ class Spawner:
         self.stop = stop
         queues = [CommandChannel(self.broker, q).queue for q in self.cfg.host_queues]
         log.info("spawner consuming %s", ", ".join(q.name for q in queues), extra={"host_id": self.host.host_id})
-        self.broker.consume(queues, self.on_command, stop, prefetch=1)
+        try:
+            self.broker.consume(queues, self.on_command, stop, prefetch=1)
+        finally:
+            self.pulls.shutdown(wait=False, cancel_futures=True)
 
     def on_command(self, body: dict[str, Any], delivery: Delivery) -> None:
         """Consumer callback: handle one command, then ack it (requeue it while at capacity)."""
@@ -70,7 +89,7 @@ class Spawner:
                 delivery.ack()
 
     def handle(self, cmd: SpawnCommand) -> bool:
-        """Start the worker a command asks for; True when it was started.
+        """Start the worker a command asks for; True when it was started (or its pull begun).
 
         REQUESTED -> SPAWNER SETUP -> [PULLING IMAGE] -> CREATING CONTAINER -> UPDATING STORE, then
         READY on the start barrier. A command whose worker is no longer REQUESTED, or whose actor
@@ -86,8 +105,26 @@ class Spawner:
         if not workers.set_status(worker_dbid, WorkerStatus.SPAWNER_SETUP, host_id=self.host.host_id):
             log.info("dropped a stale command (worker no longer REQUESTED)", extra=extra)
             return False
-        if not self._ensure_image(actor, worker_dbid, cmd.image):
-            return False
+        if self._must_pull(cmd.image):
+            workers.set_status(worker_dbid, WorkerStatus.PULLING_IMAGE)
+            self.pulls.submit(self._pull_then_start, cmd, actor)
+            return True
+        return self._start(cmd)
+
+    def _must_pull(self, image: str) -> bool:
+        policy = PullPolicy(self.cfg.pull_policy)
+        if policy is PullPolicy.ALWAYS:
+            return True
+        try:
+            return not self.docker.image_present(image)
+        except DockerError as exc:
+            log.warning("cannot inspect image %s, pulling it: %s", image, exc)
+            return True
+
+    def _start(self, cmd: SpawnCommand) -> bool:
+        """Launch the worker process and open its start barrier (the image is present)."""
+        worker_dbid = workers.key_for(cmd.actor_dbid, cmd.worker_id)
+        extra = {"actor_id": cmd.actor_dbid, "worker_id": cmd.worker_id}
         if not workers.set_status(worker_dbid, WorkerStatus.CREATING_CONTAINER):
             # stopped during setup (reference 3.2: its record is deleted, nothing was started)
             workers.delete_if(worker_dbid, pid=None)
@@ -113,21 +150,49 @@ class Spawner:
             stop_workers(cmd.actor_dbid, self.broker, WorkerCommandName.STOP_NO_DELETE, exclude=cmd.worker_id)
         return True
 
-    def _ensure_image(self, actor: Actor, worker_dbid: str, image: str) -> bool:
-        """Make the image present by the pull policy; on failure the actor goes to ERROR with a
-        message naming this host, its worker record is deleted and its waiting executions end."""
+    def _pull_then_start(self, cmd: SpawnCommand, actor: Actor) -> None:
+        """Pool thread: pull the image (bounded tries), then start the worker or fail the actor."""
+        worker_dbid = workers.key_for(cmd.actor_dbid, cmd.worker_id)
         try:
-            policy = PullPolicy(self.cfg.pull_policy)
-            if policy is PullPolicy.ALWAYS or not self.docker.image_present(image):
-                if policy is PullPolicy.NEVER:
-                    raise DockerError(f"image {image} is not present and the pull policy is 'never'")
-                workers.set_status(worker_dbid, WorkerStatus.PULLING_IMAGE)
-                self.docker.pull(image)
-            return True
+            self._pull(cmd.image)
         except DockerError as exc:
-            reason = f"Could not get image {image} on host {self.host.host_id} ({self.hostname}): {exc}"
+            reason = f"Could not get image {cmd.image} on host {self.host.host_id} ({self.hostname}): {exc}"
             actors.fail(actor.db_id, reason)
             workers.delete(worker_dbid)
             executions.end_pending(actor.db_id, reason)
             log.error("image unavailable: %s", exc, extra={"actor_id": actor.db_id})
-            return False
+            return
+        except Exception:
+            log.exception("pull crashed", extra={"actor_id": actor.db_id})
+            workers.delete(worker_dbid)
+            return
+        try:
+            self._start(cmd)
+        except Exception:
+            log.exception("spawn after pull crashed", extra={"actor_id": actor.db_id})
+
+    def _pull(self, image: str) -> None:
+        """One pull of ``image`` at a time on this host (others wait for it), tried
+        ``pull_attempts`` times with a pause between tries."""
+        if PullPolicy(self.cfg.pull_policy) is PullPolicy.NEVER:
+            raise DockerError(f"image {image} is not present and the pull policy is 'never'")
+        with self._locks_guard:
+            lock = self._image_locks.setdefault(image, threading.Lock())
+        waited = not lock.acquire(blocking=False)
+        if waited:
+            lock.acquire()
+        try:
+            if waited and self.docker.image_present(image):
+                return  # pulled for another worker's request meanwhile
+            attempts = max(1, self.cfg.pull_attempts)
+            for attempt in range(1, attempts + 1):
+                try:
+                    self.docker.pull(image)
+                    return
+                except DockerError as exc:
+                    if attempt == attempts:
+                        raise
+                    log.warning("pull of %s failed (try %s of %s): %s", image, attempt, attempts, exc)
+                    self.stop.wait(self.cfg.pull_backoff * attempt)
+        finally:
+            lock.release()

@@ -3,6 +3,14 @@
 ``mongomock`` and ``fakeredis`` are test dependencies: they are imported only when used.
 """
 
-from .fakes import FakeDelivery, FakeDocker, FakeRun, fake_redis, memory_broker, use_mongomock
+from .fakes import FakeDelivery, FakeDocker, FakeRun, InlineExecutor, fake_redis, memory_broker, use_mongomock
 
-__all__ = ["FakeDelivery", "FakeDocker", "FakeRun", "fake_redis", "memory_broker", "use_mongomock"]
+__all__ = [
+    "FakeDelivery",
+    "FakeDocker",
+    "FakeRun",
+    "InlineExecutor",
+    "fake_redis",
+    "memory_broker",
+    "use_mongomock",
+]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from concurrent.futures import Executor, Future
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +21,15 @@ from ..broker import Broker
 from ..containers import ContainerResult, ContainerSpec
 from ..errors import DockerError
 
-__all__ = ["FakeDocker", "FakeRun", "FakeDelivery", "memory_broker", "fake_redis", "use_mongomock"]
+__all__ = [
+    "FakeDocker",
+    "FakeRun",
+    "FakeDelivery",
+    "InlineExecutor",
+    "memory_broker",
+    "fake_redis",
+    "use_mongomock",
+]
 
 
 @dataclass
@@ -133,6 +142,18 @@ class FakeDelivery:
 
     def reject(self, requeue: bool = False) -> None:
         self.settled = "requeue" if requeue else "reject"
+
+
+class InlineExecutor(Executor):
+    """Runs what is submitted at once, in the caller's thread (for daemons that hand work to a pool)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
 
 
 def memory_broker() -> Broker:

@@ -96,9 +96,12 @@ class FakeApi:
             raise docker.errors.ImageNotFound(f"No such image: {image}")
         return {"Id": "sha256:abc"}
 
-    def pull(self, image):
-        self._record("pull", image)
+    def pull(self, image, **kwargs):
+        self._record("pull", image, **kwargs)
         self.images.add(image)
+        return iter(self.pull_events)
+
+    pull_events = ({"status": "Pulling from abaco/new"}, {"status": "Download complete"})
 
     def info(self):
         self._record("info")
@@ -136,6 +139,8 @@ def engine(api):
     # DockerEngine.__init__ builds a docker.APIClient that asks a daemon for its API version: skip it
     eng = DockerEngine.__new__(DockerEngine)
     eng.api = api
+    eng.pull_api = api
+    eng.pull_timeout = 30
     return eng
 
 
@@ -410,7 +415,19 @@ def test_image_present_api_error_is_a_docker_error(engine, api):
 
 def test_pull(engine, api):
     engine.pull("abaco/new")
-    assert api.calls == [("pull", ("abaco/new",), {})]
+    assert api.calls == [("pull", ("abaco/new",), {"stream": True, "decode": True})]
+
+
+def test_an_error_in_the_pull_stream_fails_the_pull(engine, api, monkeypatch):
+    monkeypatch.setattr(api, "pull_events", ({"status": "Pulling"}, {"error": "manifest unknown"}))
+    with pytest.raises(DockerError, match="manifest unknown"):
+        engine.pull("abaco/new")
+
+
+def test_a_pull_without_progress_times_out(engine, api):
+    api.fail["pull"] = requests.exceptions.ReadTimeout("read timed out")
+    with pytest.raises(DockerError, match="no progress for 30 s"):
+        engine.pull("abaco/new")
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from abaco_shared.errors import ChannelTimeout
 from abaco_shared.ids import new_id
 from abaco_shared.messages import SpawnCommand
 from abaco_shared.models import Worker
-from abaco_shared.testing import FakeDelivery, FakeDocker
+from abaco_shared.testing import InlineExecutor, FakeDelivery, FakeDocker
 from abaco_shared.workflows.scaling import request_worker
 from abaco_spawner.spawner import Spawner
 
@@ -105,7 +105,8 @@ def launcher():
 @pytest.fixture
 def make_spawner(broker, docker, launcher):
     def make(docker=docker, launch=launcher, **cfg) -> Spawner:
-        return Spawner(SpawnerConfig(**cfg), HOST, broker, docker, launch)
+        cfg.setdefault("pull_backoff", 0)
+        return Spawner(SpawnerConfig(**cfg), HOST, broker, docker, launch, pulls=InlineExecutor())
 
     return make
 
@@ -187,7 +188,7 @@ def test_unavailable_image_fails_the_actor(actor, broker, make_spawner, launcher
     worker, cmd = request(actor, broker)
     docker = FakeDocker(**docker_kwargs)
 
-    assert make_spawner(docker=docker, pull_policy=policy).handle(cmd) is False
+    make_spawner(docker=docker, pull_policy=policy).handle(cmd)  # the pull runs beside the consumer
 
     failed = actors.get(actor.db_id)
     assert failed.status == ActorStatus.ERROR
@@ -201,6 +202,8 @@ def test_unavailable_image_fails_the_actor(actor, broker, make_spawner, launcher
     assert executions.get_by_key(claimed).status == ExecutionStatus.SUBMITTED  # a worker has it
     if policy == "never":
         assert ("pull", IMAGE) not in docker.calls
+    else:
+        assert docker.calls.count(("pull", IMAGE)) == 2, "a failed pull is tried pull_attempts times"
 
 
 # -- handle: commands that must be dropped ----------------------------------------------------
@@ -267,8 +270,9 @@ def test_worker_stopped_during_setup_is_not_started(actor, broker, make_spawner,
     else:
         docker.on_check = stop
 
-    assert make_spawner(docker=docker).handle(cmd) is False
+    started = make_spawner(docker=docker).handle(cmd)
 
+    assert started is (moment == "pull")  # a pull is handed off; the start after it is refused
     assert launcher.calls == []
     assert workers.get(worker.db_id) is None
     assert barrier(broker, worker.worker_id) == []
@@ -401,3 +405,36 @@ def test_on_command_acks_after_an_unexpected_exception(actor, broker, make_spawn
 
     assert delivery.settled == "ack"
     assert barrier(broker, worker.worker_id) == []
+
+
+def test_a_pull_never_blocks_the_command_consumer(actor, broker, launcher):
+    """A slow registry: the command is acked at once and the worker waits in PULLING IMAGE."""
+    worker, cmd = request(actor, broker)
+    queued = []
+
+    class Pool:
+        def submit(self, fn, *args):
+            queued.append((fn, args))
+
+    spawner = Spawner(SpawnerConfig(pull_backoff=0), HOST, broker, FakeDocker(), launcher, pulls=Pool())
+    delivery = FakeDelivery()
+    spawner.on_command(cmd.to_dict(), delivery)
+    assert delivery.settled == "ack" and launcher.calls == []
+    assert status_of(worker) == WorkerStatus.PULLING_IMAGE
+    fn, args = queued.pop()
+    fn(*args)  # the pull finishes later, in its pool thread
+    assert status_of(worker) == WorkerStatus.UPDATING_STORE and len(launcher.calls) == 1
+
+
+def test_two_workers_of_one_image_pull_it_once(actor, broker, launcher):
+    docker = HookedDocker(images=set())
+    spawner = Spawner(SpawnerConfig(), HOST, broker, docker, launcher)  # a real thread pool
+    release = threading.Event()
+    docker.on_pull = lambda image: release.wait(5)
+    (w1, c1), (w2, c2) = request(actor, broker), request(actor, broker)
+    spawner.handle(c1)
+    spawner.handle(c2)
+    release.set()
+    spawner.pulls.shutdown(wait=True)
+    assert docker.calls.count(("pull", IMAGE)) == 1
+    assert status_of(w1) == status_of(w2) == WorkerStatus.UPDATING_STORE
