@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from concurrent.futures import Executor, Future
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any

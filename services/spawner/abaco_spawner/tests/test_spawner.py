@@ -16,7 +16,7 @@ from abaco_shared.errors import ChannelTimeout
 from abaco_shared.ids import new_id
 from abaco_shared.messages import SpawnCommand
 from abaco_shared.models import Worker
-from abaco_shared.testing import InlineExecutor, FakeDelivery, FakeDocker
+from abaco_shared.testing import FakeDelivery, FakeDocker, InlineExecutor
 from abaco_shared.workflows.scaling import request_worker
 from abaco_spawner.spawner import Spawner
 
