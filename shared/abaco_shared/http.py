@@ -16,6 +16,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -38,11 +39,13 @@ __all__ = [
     "principal",
     "serve",
     "query_flag",
+    "canonical_path",
 ]
 
 log = logging.getLogger(__name__)
 
 _PRINCIPAL_KEY = "abaco.principal"
+_SLASHES = re.compile(r"//+")
 GENERIC_500 = "Unrecognized exception: the server failed to handle the request."
 Callback = Callable[..., Any]
 
@@ -222,8 +225,29 @@ class AuthPlugin:
         return wrapper
 
 
+def canonical_path(path: str) -> str:
+    """The path the routes know: repeated slashes collapsed, and the v2 gateway prefix
+    (``/actors/v2/...``) and the v3 one (``/v3/actors/...``) mapped onto ``/actors/...``."""
+    path = _SLASHES.sub("/", path) or "/"
+    for prefix in ("/actors/v2", "/v3/actors"):
+        if path == prefix or path.startswith(prefix + "/"):
+            return "/actors" + path[len(prefix) :]
+    return path
+
+
 class AbacoApp(bottle.Bottle):
-    """A Bottle app that speaks the Abaco envelope and authenticates every route by default."""
+    """A Bottle app that speaks the Abaco envelope and authenticates every route by default.
+
+    Every path is first made canonical (:func:`canonical_path`), so each route answers under
+    ``/actors``, ``/actors/v2`` and ``/v3/actors`` alike.
+    """
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "/")
+        canonical = canonical_path(path)
+        if canonical != path:
+            environ = {**environ, "PATH_INFO": canonical}
+        return super().__call__(environ, start_response)
 
     def __init__(self, version: str, authenticator: Authenticator, max_body: int) -> None:
         super().__init__(catchall=True)

@@ -14,6 +14,7 @@ from abaco_shared.config import load_config
 from abaco_shared.enums import Role
 from abaco_shared.http import (
     AbacoApp,
+    canonical_path,
     display_time,
     form_fields,
     form_or_json_object,
@@ -385,3 +386,21 @@ def test_display_time():
     assert display_time(dt.datetime(2020, 5, 1)) == "2020-05-01T00:00:00.000Z"
     aware = dt.datetime(2020, 5, 1, 14, 45, 41, 5000, tzinfo=dt.UTC)
     assert display_time(aware) == "2020-05-01T14:45:41.005Z"
+
+
+@pytest.mark.parametrize(
+    "path, canonical",
+    [
+        ("/actors", "/actors"),
+        ("/actors/v2", "/actors"),
+        ("/actors/v2/", "/actors/"),
+        ("/actors/v2/A1/messages", "/actors/A1/messages"),
+        ("/v3/actors/A1", "/actors/A1"),
+        ("/actors//A1///messages", "/actors/A1/messages"),
+        ("//actors/v2//A1", "/actors/A1"),
+        ("/actors/v2x", "/actors/v2x"),  # an id that only starts like the prefix
+        ("/v3/actorsX", "/v3/actorsX"),
+    ],
+)
+def test_canonical_paths(path, canonical):
+    assert canonical_path(path) == canonical
