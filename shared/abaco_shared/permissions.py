@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from .auth import Principal
 from .enums import Permission
-from .errors import PermissionDenied
+from .errors import PermissionDenied, ValidationError
 from .models import PermissionRecord
 
-__all__ = ["WORLD", "grant", "level_of", "readable_objects", "require", "revoke_all"]
+__all__ = ["WORLD", "grant", "level_of", "readable_objects", "require", "revoke_all", "map_for", "parse_grant"]
+
+_USER_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.@")
 
 WORLD = "ABACO_WORLD"
 
@@ -56,3 +58,25 @@ def require(principal: Principal, object_id: str, needed: Permission) -> Permiss
 def revoke_all(tenant: str, object_id: str) -> int:
     """Remove every grant on an object (it is being deleted)."""
     return int(PermissionRecord.objects(tenant=tenant, object_id=object_id).delete())
+
+
+def map_for(tenant: str, object_id: str) -> dict[str, str]:
+    """Every grant on an object as ``{user: level name}`` (reference 1.4)."""
+    return {
+        rec.user: rec.level
+        for rec in PermissionRecord.objects(tenant=tenant, object_id=object_id).order_by("user").only("user", "level")
+    }
+
+
+def parse_grant(body: dict[str, object]) -> tuple[str, Permission]:
+    """``{user, level}`` of a permissions POST: a user name (or ``ABACO_WORLD``, everyone) and a
+    level name (NONE, READ, EXECUTE or UPDATE)."""
+    user, level = body.get("user"), body.get("level")
+    if not isinstance(user, str) or not user or len(user) > 64 or set(user) - _USER_CHARS:
+        raise ValidationError("Invalid user: 1-64 letters, digits, '-', '_', '.' or '@' (or ABACO_WORLD).")
+    if not isinstance(level, str):
+        raise ValidationError("Invalid level: use NONE, READ, EXECUTE or UPDATE.")
+    try:
+        return (WORLD if user.upper() == WORLD else user), Permission.parse(level)
+    except ValueError as exc:
+        raise ValidationError(f"Invalid level: {exc}.") from None

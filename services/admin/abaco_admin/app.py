@@ -1,17 +1,18 @@
-"""Admin API routes: an actor's workers (permissions and admin views come with later issues)."""
+"""Admin API routes: an actor's workers and permissions."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from abaco_shared import workers
+from abaco_shared import permissions, workers
 from abaco_shared.auth import Authenticator
 from abaco_shared.config import Config
 from abaco_shared.enums import Permission
 from abaco_shared.errors import NotFound
-from abaco_shared.http import AbacoApp, ok, principal
+from abaco_shared.http import AbacoApp, form_or_json_object, ok, principal
 from abaco_shared.lookup import get_actor
 from abaco_shared.views import worker_view
+from abaco_shared.workflows.registration import share_actor
 
 __all__ = ["make_app"]
 
@@ -31,5 +32,16 @@ def make_app(cfg: Config, authenticator: Authenticator) -> AbacoApp:
         if worker is None:
             raise NotFound(f"No worker found with identifier: {worker_id}.")
         return ok(worker_view(worker))
+
+    @app.get("/actors/<actor_id>/permissions")
+    def list_permissions(actor_id: str) -> dict[str, Any]:
+        actor = get_actor(principal(), actor_id, Permission.READ)
+        return ok(permissions.map_for(actor.tenant, actor.db_id))
+
+    @app.post("/actors/<actor_id>/permissions", max_body=10_000)
+    def add_permission(actor_id: str) -> dict[str, Any]:
+        actor = get_actor(principal(), actor_id, Permission.UPDATE)
+        user, level = permissions.parse_grant(form_or_json_object(10_000))
+        return ok(share_actor(actor, user, level), "Permission added successfully.")
 
     return app

@@ -14,7 +14,7 @@ from ..errors import Conflict, ValidationError
 from ..models import Actor
 from .scaling import request_worker, stop_workers
 
-__all__ = ["register_actor", "update_actor", "delete_actor"]
+__all__ = ["register_actor", "update_actor", "delete_actor", "share_actor"]
 
 log = logging.getLogger(__name__)
 
@@ -80,3 +80,12 @@ def delete_actor(actor: Actor, broker: Broker) -> int:
     actors.delete(actor.db_id)
     log.info("actor deleted", extra={"actor_id": actor.db_id, "workers_stopped": stopped})
     return stopped
+
+
+def share_actor(actor: Actor, user: str, level: Permission) -> dict[str, str]:
+    """Give ``user`` (or ``ABACO_WORLD``, everyone in the tenant) ``level`` on an actor; returns
+    every grant. The owner always keeps UPDATE (400 otherwise)."""
+    if user == actor.owner:
+        raise ValidationError(f"Invalid user: {user} owns the actor and keeps UPDATE.")
+    permissions.grant(actor.tenant, actor.db_id, user, level)
+    return permissions.map_for(actor.tenant, actor.db_id)

@@ -17,12 +17,14 @@ CFG = load_config(env={})
 AUTH = Authenticator(CFG.auth, b"x" * 32)
 
 
-def call(app, method, path, *, user="alice", tenant="dev", roles=(Role.USER,)):
-    """One body-less request through the WSGI app: ``(status, JSON body)``."""
+def call(app, method, path, *, user="alice", tenant="dev", roles=(Role.USER,), body=None):
+    """One request through the WSGI app (a JSON body when given): ``(status, JSON body)``."""
+    raw = json.dumps(body).encode() if body is not None else b""
     environ = {}
     setup_testing_defaults(environ)
-    environ.update(REQUEST_METHOD=method, PATH_INFO=path, CONTENT_LENGTH="0")
-    environ["wsgi.input"] = io.BytesIO()
+    environ.update(REQUEST_METHOD=method, PATH_INFO=path, CONTENT_LENGTH=str(len(raw)))
+    environ["CONTENT_TYPE"] = "application/json"
+    environ["wsgi.input"] = io.BytesIO(raw)
     if user is not None:
         environ["HTTP_AUTHORIZATION"] = "Bearer " + AUTH.mint(user, tenant, list(roles))
     started = []
@@ -124,3 +126,36 @@ def test_workers_are_read_only(app, actor):
 
     assert code == 405 and body["message"] == "Invalid HTTP method on requested resource."
     assert workers.get_for_actor(actor.db_id, "W1") is not None
+
+
+# -- permissions ---------------------------------------------------------------------------------
+def test_permissions_map_and_grants(app, actor):
+    path = f"/actors/{actor.actor_id}/permissions"
+    status, reply = call(app, "GET", path)
+    assert status == 200 and reply["result"] == {"alice": "UPDATE"}
+    status, reply = call(app, "POST", path, body={"user": "bob", "level": "read"})
+    assert status == 200 and reply["result"] == {"alice": "UPDATE", "bob": "READ"}
+    assert call(app, "GET", f"/actors/{actor.actor_id}/workers", user="bob")[0] == 200
+    status, reply = call(app, "POST", path, body={"user": "abaco_world", "level": "EXECUTE"})
+    assert reply["result"]["ABACO_WORLD"] == "EXECUTE"
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"user": "bob"}, "Invalid level"),
+        ({"user": "bob", "level": "OWNER"}, "Invalid level"),
+        ({"level": "READ"}, "Invalid user"),
+        ({"user": "b o b", "level": "READ"}, "Invalid user"),
+        ({"user": "alice", "level": "READ"}, "owns the actor"),
+    ],
+)
+def test_bad_grants_are_400s_naming_the_field(app, actor, body, fragment):
+    status, reply = call(app, "POST", f"/actors/{actor.actor_id}/permissions", body=body)
+    assert status == 400 and fragment in reply["message"]
+
+
+def test_granting_needs_update(app, actor):
+    call(app, "POST", f"/actors/{actor.actor_id}/permissions", body={"user": "bob", "level": "EXECUTE"})
+    path = f"/actors/{actor.actor_id}/permissions"
+    assert call(app, "POST", path, body={"user": "bob", "level": "UPDATE"}, user="bob")[0] == 403

@@ -1,0 +1,32 @@
+"""Sharing an actor: the permissions API, and ABACO_WORLD granting exactly the level it names."""
+
+from __future__ import annotations
+
+
+def test_grants_give_exactly_their_level(make_client, tenant, actors, client):
+    actor = actors("abaco/echo:latest")
+    path = f"/actors/{actor['id']}/permissions"
+    bob = make_client("bob", tenant)
+    assert bob.call("GET", f"/actors/{actor['id']}").status_code in (403, 404)
+
+    assert client.ok("POST", path, json={"user": "bob", "level": "READ"}) == {"alice": "UPDATE", "bob": "READ"}
+    assert bob.ok("GET", f"/actors/{actor['id']}")["id"] == actor["id"]
+    assert bob.call("POST", f"/actors/{actor['id']}/messages", data={"message": "no"}).status_code == 403
+
+    client.ok("POST", path, data={"user": "bob", "level": "EXECUTE"})  # form bodies too
+    execution = bob.ok("POST", f"/actors/{actor['id']}/messages", data={"message": "yes"})["execution_id"]
+    assert client.wait_execution(actor["id"], execution)["executor"] == "bob"
+    assert bob.call("DELETE", f"/actors/{actor['id']}").status_code == 403
+    assert bob.call("POST", path, json={"user": "bob", "level": "UPDATE"}).status_code == 403
+
+
+def test_abaco_world_grants_the_level_it_names_and_no_more(make_client, tenant, actors, client):
+    actor = actors("abaco/echo:latest")
+    carol = make_client("carol", tenant)
+    client.ok("POST", f"/actors/{actor['id']}/permissions", json={"user": "ABACO_WORLD", "level": "READ"})
+    assert carol.ok("GET", f"/actors/{actor['id']}")["id"] == actor["id"]
+    assert carol.call("POST", f"/actors/{actor['id']}/messages", data={"message": "x"}).status_code == 403
+    assert carol.call("PUT", f"/actors/{actor['id']}", json={"image": "abaco/echo:latest"}).status_code == 403
+    stranger = make_client("carol", tenant + "x")  # the same name in another tenant shares nothing
+    assert stranger.call("GET", f"/actors/{actor['id']}").status_code == 404
+    assert carol.ok("GET", f"/actors/{actor['id']}/permissions")["ABACO_WORLD"] == "READ"
