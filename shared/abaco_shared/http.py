@@ -40,12 +40,16 @@ __all__ = [
     "serve",
     "query_flag",
     "canonical_path",
+    "parse_json",
+    "request_id",
+    "raw_headers",
 ]
 
 log = logging.getLogger(__name__)
 
 _PRINCIPAL_KEY = "abaco.principal"
 _SLASHES = re.compile(r"//+")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 GENERIC_500 = "Unrecognized exception: the server failed to handle the request."
 Callback = Callable[..., Any]
 
@@ -91,10 +95,38 @@ def json_body(required: bool = True) -> Any:
         if required:
             raise ValidationError("The request body is empty; send a JSON object.")
         return None
+    return parse_json(raw_body, "The request body")
+
+
+MAX_JSON_DEPTH = 64  # MongoDB refuses documents nested deeper than 100 levels
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of a parsed JSON value, counting no further than ``limit + 1``."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level > limit:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def parse_json(raw: bytes | str, what: str, invalid: str = "is not valid JSON") -> Any:
+    """JSON text parsed, or a ValidationError saying what is wrong with ``what`` (never a 500:
+    not for deep nesting, which would exhaust the parser's recursion, nor for invalid UTF-8)."""
     try:
-        return json.loads(raw_body)
+        value = json.loads(raw)
+    except RecursionError:
+        raise ValidationError(f"{what} is nested too deeply (at most {MAX_JSON_DEPTH} levels).") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"The request body is not valid JSON: {exc}.") from None
+        raise ValidationError(f"{what} {invalid}: {exc}.") from None
+    if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ValidationError(f"{what} is nested too deeply (at most {MAX_JSON_DEPTH} levels).")
+    return value
 
 
 def form_fields(max_length: int) -> FormsDict:
@@ -128,6 +160,24 @@ def form_or_json_object(max_length: int = 1_000_000) -> dict[str, Any]:
     return body
 
 
+def raw_headers(environ: dict[str, Any]) -> dict[str, str]:
+    """The request's headers as the server received them (latin-1 text, never decoded as UTF-8:
+    bottle's own header view raises on a value that is not UTF-8)."""
+    headers = {k[5:].replace("_", "-"): v for k, v in environ.items() if k.startswith("HTTP_")}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-")] = environ[key]
+    return headers
+
+
+def request_id(given: str | None) -> str:
+    """The client's request id when it is a plain token (letters, digits, ``.-_``, at most 128),
+    else a new one: a header value is echoed back, so it must be safe to send."""
+    if given and _REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
 class RequestPlugin:
     """Outermost: a request id (the client's or a new one), CORS, and one debug line of timing."""
 
@@ -138,7 +188,7 @@ class RequestPlugin:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             response.set_header("Access-Control-Allow-Origin", "*")
-            response.set_header("X-Request-Id", request.get_header("X-Request-Id") or uuid.uuid4().hex)
+            response.set_header("X-Request-Id", request_id(request.environ.get("HTTP_X_REQUEST_ID")))
             try:
                 return callback(*args, **kwargs)
             finally:
@@ -219,7 +269,7 @@ class AuthPlugin:
             return callback
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            request.environ[_PRINCIPAL_KEY] = self.authenticator.identify_request(request.headers)
+            request.environ[_PRINCIPAL_KEY] = self.authenticator.identify_request(raw_headers(request.environ))
             return callback(*args, **kwargs)
 
         return wrapper

@@ -9,7 +9,7 @@ from bottle import request
 
 from abaco_shared.enums import ContentType
 from abaco_shared.errors import PayloadTooLarge, ValidationError
-from abaco_shared.http import form_fields, is_form
+from abaco_shared.http import form_fields, is_form, parse_json
 
 __all__ = ["read_message", "check_rendered_size"]
 
@@ -39,10 +39,7 @@ def read_message(max_length: int) -> tuple[Any, str]:
     except UnicodeDecodeError:
         raise ValidationError("message POST body could not be serialized: it is not UTF-8 text.") from None
     if ctype == "application/json" or ctype.endswith("+json"):
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
-            raise ValidationError(f"message POST body could not be serialized: invalid JSON ({exc}).") from None
+        value = parse_json(text, "message POST body could not be serialized: the body", "is invalid JSON")
         if isinstance(value, dict) and isinstance(value.get("message"), str):
             return value["message"], ContentType.STR.value  # reference 1.5 (1): a "message" field is a string message
         return value, ContentType.JSON.value

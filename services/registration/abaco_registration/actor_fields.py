@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from abaco_shared.auth import Principal
+from abaco_shared.envvars import check_name, check_value
 from abaco_shared.errors import PermissionDenied, ValidationError
 
 __all__ = ["parse_actor_body", "parse_force", "PRIVILEGED_FIELDS", "Limits"]
@@ -137,10 +138,10 @@ def parse_actor_body(
             raise PermissionDenied(f"Not authorized -- only privileged users may set {name}.")
     env = given.get("default_environment") or {}
     for k, v in env.items():
-        if not k or "=" in k or "\x00" in k:
-            raise ValidationError(f"Invalid default_environment: bad variable name {k!r}.")
+        check_name(k, "default_environment")
         if not isinstance(v, (str, int, float, bool)):
             raise ValidationError(f"Invalid default_environment: the value of {k} must be a string or number.")
+        check_value(k, str(v), "default_environment")
     for hint in given.get("hints") or []:
         if set(hint) & _HINT_FORBIDDEN:
             raise ValidationError(f"Invalid hints: {hint!r} contains a forbidden character.")

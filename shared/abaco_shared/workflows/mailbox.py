@@ -11,6 +11,7 @@ from ..auth import Principal
 from ..broker import Broker
 from ..channels import MailboxChannel
 from ..enums import ActorStatus, ExecutionOutcome
+from ..envvars import check_name, check_value
 from ..errors import AbacoError, ChannelError, Conflict, WaitTimeout
 from ..ids import new_id
 from ..messages import MailboxMessage
@@ -30,6 +31,10 @@ class IncomingMessage:
     message: Any
     content_type: str
     params: dict[str, str] = field(default_factory=dict)  # query parameters: the container's env
+
+    def __post_init__(self) -> None:
+        for name, value in self.params.items():
+            check_value(check_name(name, "query parameter"), value, "query parameter")
 
 
 def message_env(actor: Actor, sender: Principal, incoming: IncomingMessage, execution_id: str, api: str) -> dict:
