@@ -2,6 +2,8 @@
 # Build the local test images with `docker import` (no registry is ever contacted):
 #   abaco/busybox abaco/echo abaco/fail abaco/sleep   (busybox-static rootfs, ~1 MB)
 #   abaco/python3                                      (debootstrap minbase bookworm + python3-minimal + full stdlib)
+#   abaco/pyactor                                      (abaco/python3 + sdk/abaco_actor.py + tests/images/caller.py)
+#   abaco/probe abaco/forkbomb abaco/membomb           (abaco/python3 + a script of tests/images/, via docker commit)
 # Images that already exist are skipped; rootfs tarballs are cached under /var/cache/abaco.
 # Needs a running docker daemon (scripts/up.sh starts one). Quiet on success.
 #   FORCE=1 scripts/build-images.sh     rebuild every image (cached tarballs are reused)
@@ -126,6 +128,22 @@ if ! have_image abaco/python3:latest; then
     "$PY_TAR" abaco/python3:latest
 fi
 
+# ---------------------------------------------------------------- pyactor (actors calling the API)
+# abaco/python3 plus the actor SDK (sdk/abaco_actor.py in /opt/abaco, on PYTHONPATH: any script
+# can `import abaco_actor`) and tests/images/caller.py, committed like the probe; the label
+# hashes both files, so a change to either rebuilds the image.
+pyactor_sum="$(cat "$HERE/sdk/abaco_actor.py" "$HERE/tests/images/caller.py" | sha256sum | cut -c1-12)"
+if [ -n "${FORCE:-}" ] || [ "$(docker image inspect -f '{{index .Config.Labels "abaco.pyactor"}}' abaco/pyactor:latest 2>/dev/null)" != "$pyactor_sum" ]; then
+  mkdir -p "$TMP/pyactor"
+  install -m 0644 "$HERE/sdk/abaco_actor.py" "$TMP/pyactor/abaco_actor.py"
+  cid="$(docker create abaco/python3:latest)"
+  run docker cp "$TMP/pyactor" "$cid:/opt/abaco"
+  run docker cp "$HERE/tests/images/caller.py" "$cid:/caller.py"
+  run docker commit --change 'ENV PYTHONPATH=/opt/abaco' --change 'CMD ["python3","/caller.py"]' \
+    --change "LABEL abaco.pyactor=$pyactor_sum" "$cid" abaco/pyactor:latest
+  run docker rm "$cid"
+fi
+
 # ---------------------------------------------------------------- probe (isolation tests)
 # abaco/python3 plus tests/images/probe.py, committed from a stopped container (no build, no registry)
 probe_sum="$(sha256sum "$HERE/tests/images/probe.py" | cut -c1-12)"
@@ -135,3 +153,19 @@ if [ -n "${FORCE:-}" ] || [ "$(docker image inspect -f '{{index .Config.Labels "
   run docker commit --change 'CMD ["python3","/probe.py"]' --change "LABEL abaco.probe=$probe_sum" "$cid" abaco/probe:latest
   run docker rm "$cid"
 fi
+
+# ---------------------------------------------------------------- resource bombs (limit tests)
+# abaco/python3 plus a script of tests/images/, committed like the probe; the label holds the
+# script's hash, so a changed script rebuilds its image.
+commit_python_script() {  # image script label
+  local name="$1" script="$2" label="$3" sum cid
+  sum="$(sha256sum "$HERE/tests/images/$script" | cut -c1-12)"
+  if [ -n "${FORCE:-}" ] || [ "$(docker image inspect -f "{{index .Config.Labels \"$label\"}}" "$name" 2>/dev/null)" != "$sum" ]; then
+    cid="$(docker create abaco/python3:latest)"
+    run docker cp "$HERE/tests/images/$script" "$cid:/$script"
+    run docker commit --change "CMD [\"python3\",\"/$script\"]" --change "LABEL $label=$sum" "$cid" "$name"
+    run docker rm "$cid"
+  fi
+}
+commit_python_script abaco/forkbomb:latest forkbomb.py abaco.forkbomb
+commit_python_script abaco/membomb:latest membomb.py abaco.membomb

@@ -1,6 +1,6 @@
 """Actor-side helpers: what code inside an Abaco actor container needs, in one stdlib-only module.
 
-Copy it into an image (the test image ``abaco/python3`` has it on its path) and::
+Copy it into an image (the test image ``abaco/pyactor`` has it on its path) and::
 
     from abaco_actor import get_context, send_message, get_state, update_state
 
@@ -36,27 +36,30 @@ __all__ = [
 ]
 
 RESULTS_SOCKET = "/_abaco_results.sock"
+_NO_BODY = object()  # a call without a body (``None`` is the JSON value null)
 
 
 class AbacoActorError(Exception):
-    """The API refused a call (the message is the API's own)."""
+    """The API refused a call (the message is the API's own), or could not be reached (status 0)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"{status}: {message}")
         self.status = status
 
 
-def _parse_msg(raw: str, content_type: str) -> Any:
-    """``MSG`` as the original delivers it: a Python repr for JSON messages, else the string."""
-    exact = os.environ.get("_abaco_MSG_JSON")
+def _parse_msg(env: dict[str, str], content_type: str) -> Any:
+    """``MSG`` as the original delivers it: a Python repr for JSON messages, else the string;
+    the exact JSON (``_abaco_MSG_JSON``) wins when the platform sets it."""
+    raw = env.get("MSG", "")
+    if content_type != "application/json":
+        return raw
+    exact = env.get("_abaco_MSG_JSON")
     if exact is not None:
         return json.loads(exact)
-    if content_type == "application/json":
-        try:
-            return ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            return json.loads(raw)
-    return raw
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return json.loads(raw)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Context:
 
 
 def get_context(environ: dict[str, str] | None = None) -> Context:
+    """The message and the ``_abaco_*`` variables (of ``environ``, else this process)."""
     env = dict(os.environ if environ is None else environ)
     content_type = env.get("_abaco_Content_Type", "str")
     state_raw = env.get("_abaco_actor_state", "")
@@ -84,7 +88,7 @@ def get_context(environ: dict[str, str] | None = None) -> Context:
     except (ValueError, SyntaxError):
         state = state_raw
     return Context(
-        message=_parse_msg(env.get("MSG", ""), content_type),
+        message=_parse_msg(env, content_type),
         content_type=content_type,
         actor_id=env.get("_abaco_actor_id", ""),
         actor_dbid=env.get("_abaco_actor_dbid", ""),
@@ -99,7 +103,11 @@ def get_context(environ: dict[str, str] | None = None) -> Context:
     )
 
 
-def _call(method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
+def _q(segment: str) -> str:
+    return urllib.parse.quote(segment, safe="")
+
+
+def _call(method: str, path: str, body: Any = _NO_BODY, params: dict[str, str] | None = None) -> Any:
     ctx = get_context()
     if not ctx.access_token:
         raise AbacoActorError(401, "no _abaco_access_token: register the actor with token=true")
@@ -108,7 +116,7 @@ def _call(method: str, path: str, body: Any = None, params: dict[str, str] | Non
         url += "?" + urllib.parse.urlencode(params)
     data = None
     headers = {"Authorization": f"Bearer {ctx.access_token}"}
-    if body is not None:
+    if body is not _NO_BODY:
         data = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
@@ -117,31 +125,37 @@ def _call(method: str, path: str, body: Any = None, params: dict[str, str] | Non
             payload = resp.read()
     except urllib.error.HTTPError as exc:
         try:
-            message = json.loads(exc.read()).get("message", exc.reason)
-        except ValueError:
+            message = str(json.loads(exc.read())["message"])
+        except (ValueError, TypeError, KeyError):
             message = str(exc.reason)
         raise AbacoActorError(exc.code, message) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise AbacoActorError(0, f"cannot reach {ctx.api_server}: {exc}") from None
     return json.loads(payload)["result"]
 
 
 def send_message(actor_id: str, message: Any, params: dict[str, str] | None = None) -> str:
     """Send ``message`` (a string or any JSON value) to an actor; returns the execution id."""
     body = {"message": message} if isinstance(message, str) else message
-    return str(_call("POST", f"/actors/{actor_id}/messages", body, params)["execution_id"])
+    return str(_call("POST", f"/actors/{_q(actor_id)}/messages", body, params)["execution_id"])
 
 
 def get_state(actor_id: str | None = None) -> Any:
-    return _call("GET", f"/actors/{actor_id or get_context().actor_id}/state")["state"]
+    """The state of this (stateful) actor, or of ``actor_id``."""
+    return _call("GET", f"/actors/{_q(actor_id or get_context().actor_id)}/state")["state"]
 
 
 def update_state(value: Any, actor_id: str | None = None) -> Any:
-    """Replace the state of this (stateful) actor, or of ``actor_id``; returns the actor."""
-    return _call("POST", f"/actors/{actor_id or get_context().actor_id}/state", value)
+    """Replace the state of this (stateful) actor, or of ``actor_id``, with any JSON value
+    (``None`` included); returns the actor."""
+    return _call("POST", f"/actors/{_q(actor_id or get_context().actor_id)}/state", value)
 
 
 def get_execution(execution_id: str | None = None, actor_id: str | None = None) -> Any:
+    """An execution (by default this one) of this actor, or of ``actor_id``."""
     ctx = get_context()
-    return _call("GET", f"/actors/{actor_id or ctx.actor_id}/executions/{execution_id or ctx.execution_id}")
+    path = f"/actors/{_q(actor_id or ctx.actor_id)}/executions/{_q(execution_id or ctx.execution_id)}"
+    return _call("GET", path)
 
 
 def send_bytes_result(data: bytes) -> None:

@@ -6,10 +6,12 @@ never contain ``_`` (see ``auth``), so the key splits back unambiguously.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
 from .enums import ActorStatus
+from .errors import PayloadTooLarge, ValidationError
 from .ids import new_id
 from .models import Actor, utcnow
 
@@ -27,7 +29,13 @@ __all__ = [
     "claim_worker_slot",
     "delete",
     "accepts_work",
+    "get_state",
+    "set_state",
+    "check_state",
+    "MAX_STATE_DEPTH",
 ]
+
+MAX_STATE_DEPTH = 50  # nesting of objects and lists in a state (MongoDB refuses 100 and more)
 
 
 def key_for(tenant: str, actor_id: str) -> str:
@@ -43,6 +51,7 @@ def split_key(actor_dbid: str) -> tuple[str, str]:
 def create(tenant: str, owner: str, values: dict[str, Any]) -> Actor:
     """Insert a new actor with a fresh id (``values`` are validated fields)."""
     actor_id = new_id()
+    values = {"state": {}, **values}  # the field may hold null, so its default is not applied
     actor = Actor(db_id=key_for(tenant, actor_id), actor_id=actor_id, tenant=tenant, owner=owner, **values)
     actor.save(force_insert=True)
     return actor
@@ -66,9 +75,16 @@ def list_visible(tenant: str, only: Iterable[str] | None = None) -> list[Actor]:
 
 
 def apply_update(actor: Actor, values: dict[str, Any], force: bool) -> bool:
-    """Replace the actor's fields (PUT). True when it got a new revision (new image or ``force``):
+    """Replace the actor's fields (PUT). True when it got a new revision (new image, ``token``
+    changed, or ``force``):
     its status goes back to SUBMITTED and new workers must replace the old ones."""
-    new_revision = force or values.get("image", actor.image) != actor.image
+    # a new image, or tokens turned on or off: workers must be replaced (a worker's credential
+    # for actor tokens is issued when it starts)
+    new_revision = (
+        force
+        or values.get("image", actor.image) != actor.image
+        or bool(values.get("token", actor.token)) != bool(actor.token)
+    )
     for name, value in values.items():
         setattr(actor, name, value)
     actor.last_update_time = utcnow()
@@ -111,3 +127,68 @@ def delete(actor_dbid: str) -> None:
 def accepts_work(actor: Actor) -> bool:
     """False for an actor being deleted or in ERROR: it runs no messages and gets no workers."""
     return actor.status not in (ActorStatus.SHUTTING_DOWN.value, ActorStatus.ERROR.value)
+
+
+def _require_stateful(actor: Actor) -> None:
+    if actor.stateless:
+        raise ValidationError(
+            f"Actor {actor.actor_id} is stateless: only stateful actors (stateless: false) have a state."
+        )
+
+
+def get_state(actor: Actor) -> Any:
+    """A stateful actor's state (any JSON value); ValidationError for a stateless actor."""
+    _require_stateful(actor)
+    return actor.state
+
+
+def set_state(actor: Actor, value: Any, max_bytes: int = 0) -> bool:
+    """Replace a stateful actor's state with any JSON value; False when the actor is gone.
+
+    Raises ValidationError for a stateless actor and for a value MongoDB cannot store (see
+    ``check_state``), so a bad state is a clear 400, never a server error. Every execution gets
+    the state in its environment (``_abaco_actor_state``, a Python repr, as the original), where
+    Linux caps one string at 128 KiB: a state that renders to more than ``max_bytes`` would keep
+    the actor's containers from starting, so it is refused (413) here instead.
+    """
+    _require_stateful(actor)
+    check_state(value)
+    rendered = len((value if isinstance(value, str) else str(value)).encode())
+    if max_bytes and rendered > max_bytes:
+        raise PayloadTooLarge(
+            f"The state renders to {rendered} bytes in the container's environment (_abaco_actor_state); "
+            f"at most {max_bytes} bytes fit."
+        )
+    if not Actor.objects(db_id=actor.db_id).update_one(set__state=value):
+        return False
+    actor.state = value
+    return True
+
+
+def check_state(value: Any, depth: int = 0) -> None:
+    """A state is stored as a document field: object keys may not contain ``.`` or NUL, nor
+    start with ``$``, nor be ``_cls`` (mongoengine would read such an object back as a document
+    of that class), and nesting is bounded."""
+    if depth > MAX_STATE_DEPTH:
+        raise ValidationError(f"Invalid state: nested more than {MAX_STATE_DEPTH} levels deep.")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or "." in key or "\x00" in key or key.startswith("$") or key == "_cls":
+                raise ValidationError(
+                    f"Invalid state: the key {key!r} is not allowed (keys may not contain '.', "
+                    "start with '$', or be '_cls')."
+                )
+            check_state(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            check_state(item, depth + 1)
+    elif isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    elif isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise ValidationError("Invalid state: integers must fit in 64 bits.")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError("Invalid state: numbers must be finite.")
+    else:
+        raise ValidationError(f"Invalid state: {type(value).__name__} is not a JSON value.")

@@ -118,6 +118,11 @@ class ClientsChannel:
     def request(self, req: ClientRequest, timeout: float = 60.0) -> ClientReply:
         return ClientReply.from_dict(self.broker.request(self.queue, req.to_dict(), timeout))
 
+    def tell(self, req: ClientRequest) -> None:
+        """A request nobody waits for (a revocation): persistent, so that clientg handles it
+        whenever it is up, even after a broker restart."""
+        self.broker.publish(self.queue, req.to_dict())
+
     def reply(self, reply_to: str, correlation_id: str, reply: ClientReply) -> None:
         target = Queue(reply_to, routing_key=reply_to, no_declare=True)
         self.broker.publish(target, reply.to_dict(), persistent=False, correlation_id=correlation_id)

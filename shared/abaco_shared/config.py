@@ -73,6 +73,11 @@ class HttpConfig:
     # environment string at 128 KiB; larger payloads are for binary messages
     max_message_length: int = 120_000
     sync_timeout: int = 120  # seconds a ?_abaco_synchronous=true call waits (below nginx's 300 s)
+    # synchronous calls waiting at once in one messages process (more get a 429 at once); the
+    # messages API serves with threads + max_sync_waits threads, so waits never take the
+    # `threads` that answer everything else
+    max_sync_waits: int = 8
+    max_sync_waits_per_user: int = 2  # per tenant and user: one caller cannot take them all
     show_traceback: bool = False
 
 
@@ -139,6 +144,10 @@ class AuthConfig:
     privileged_roles: tuple[str, ...] = ("privileged", "Internal/abaco-privileged", "abaco_privileged")
     user_roles: tuple[str, ...] = ("user", "Internal/abaco-user")
     limited_roles: tuple[str, ...] = ("limited", "Internal/abaco-limited")
+    # actor tokens (actors with `token` on): clientg mints them for at most this many seconds,
+    # and spawners, workers and health wait this long for clientg's answer
+    actor_token_ttl: int = 900
+    clientg_timeout: float = 10.0
 
     def tenant_key_list(self) -> list[TenantKey]:
         return [parse_tenant_key(entry) for entry in self.tenant_keys]
@@ -412,8 +421,8 @@ def _validate_auth(cfg: Config) -> None:
         )
     if not 0 <= auth.leeway <= MAX_LEEWAY:
         raise ConfigError(f"config auth.leeway must be between 0 and {MAX_LEEWAY} seconds")
-    if auth.token_ttl < 1:
-        raise ConfigError("config auth.token_ttl must be at least 1 second")
+    if auth.token_ttl < 1 or auth.actor_token_ttl < 1:
+        raise ConfigError("config auth.token_ttl and auth.actor_token_ttl must be at least 1 second")
     tenants = [k.tenant for k in auth.tenant_key_list()]
     if len(set(tenants)) != len(tenants):
         raise ConfigError("config auth.tenant_keys names a tenant more than once")
@@ -437,5 +446,7 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"config worker mounts: {exc}") from None
     if cfg.http.threads < 1:
         raise ConfigError("config http.threads must be at least 1")
+    if cfg.http.max_sync_waits < 1 or cfg.http.max_sync_waits_per_user < 1:
+        raise ConfigError("config http.max_sync_waits and http.max_sync_waits_per_user must be at least 1")
     if cfg.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("config log.level must be DEBUG, INFO, WARNING or ERROR")

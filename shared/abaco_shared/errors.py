@@ -11,6 +11,7 @@ __all__ = [
     "MethodNotAllowed",
     "Conflict",
     "PayloadTooLarge",
+    "TooManyRequests",
     "WaitTimeout",
     "ChannelError",
     "ChannelTimeout",
@@ -85,6 +86,13 @@ class PayloadTooLarge(AbacoError):
 
     http_status = 413
     code = "too_large"
+
+
+class TooManyRequests(AbacoError):
+    """Too many requests of this kind are in flight; try again later."""
+
+    http_status = 429
+    code = "too_many_requests"
 
 
 class WaitTimeout(AbacoError):

@@ -121,7 +121,9 @@ class SpawnerReady(WireMessage):
 
 @dataclass
 class ClientRequest(WireMessage):
-    """Clients channel: ask clientg to create or delete a worker's credential."""
+    """Clients channel: ask clientg to create (``new``) or revoke (``delete``) a worker's
+    credential, or to mint an access token for the worker's next execution (``token``, with the
+    credential's ``client_id`` and ``secret``; ``ttl`` is the lifetime wanted, 0 for clientg's cap)."""
 
     kind: ClassVar[str] = "client request"
     renamed: ClassVar[dict[str, str]] = {"actor_id": "actor_dbid"}
@@ -130,11 +132,17 @@ class ClientRequest(WireMessage):
     actor_dbid: str
     worker_id: str
     client_id: str = ""
+    secret: str = field(default="", repr=False)
+    ttl: int = 0
 
 
 @dataclass
 class ClientReply(WireMessage):
+    """clientg's answer: ``ok`` with the new credential (``new``) or a token (``token``), else ``error``."""
+
     kind: ClassVar[str] = "client reply"
     status: str
     client_id: str = ""
     message: str = ""
+    secret: str = field(default="", repr=False)
+    token: str = field(default="", repr=False)

@@ -71,7 +71,7 @@ class Actor(Document):
     revision = IntField(default=1)
     status = StringField(default=ActorStatus.SUBMITTED.value, choices=_choices(ActorStatus))
     status_message = StringField(default="")
-    state = DynamicField(default=dict)
+    state = DynamicField(default=dict, null=True)  # any JSON value, null included
     mounts = ListField(DictField(), default=list)
     create_time = DateTimeField(default=utcnow)
     last_update_time = DateTimeField(default=utcnow)

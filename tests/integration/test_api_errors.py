@@ -123,3 +123,32 @@ def test_limits_on_actor_fields(client):
     for field, value in [("log_ex", 10**13), ("max_run_time", 10**18), ("max_run_time", -5)]:
         resp = client.call("POST", "/actors", json={"image": "abaco/echo:latest", field: value})
         assert field in _json_error(resp, 400)["message"]
+
+
+def test_hostile_inputs_get_json_400s_not_500s(client, actors):
+    actor = actors("abaco/echo:latest")
+    deep = "[" * 100_000 + "]" * 100_000
+    shallow_enough_to_fit = "[" * 50_000 + "]" * 50_000  # under the message size limit
+    cases = [
+        ("POST", "/actors", {"data": deep, "headers": {"Content-Type": "application/json"}}, 400),
+        ("POST", "/actors", {"json": {"image": "abaco/echo:latest", "default_environment": {"$x": "1"}}}, 400),
+        ("POST", f"/actors/{actor['id']}/messages", {"params": {"$where": "1"}, "data": {"message": "hi"}}, 400),
+        ("POST", f"/actors/{actor['id']}/messages", {"params": {"X": "a\x00b"}, "data": {"message": "hi"}}, 400),
+        (
+            "POST",
+            f"/actors/{actor['id']}/messages",
+            {"data": shallow_enough_to_fit, "headers": {"Content-Type": "application/json"}},
+            400,
+        ),
+        ("GET", f"/actors/{actor['id']}/executions?skip={2**63}", {}, 400),
+        ("GET", "/actors/..%2f..%2fetc", {}, 400),
+        ("GET", "/actors/a%00b", {}, 400),
+        ("GET", "/actors?" + "a" * 9000, {}, 414),
+    ]
+    for method, path, kwargs, status in cases:
+        resp = client.call(method, path, **kwargs)
+        assert resp.status_code == status, (method, path[:60], resp.status_code, resp.text[:200])
+        assert resp.headers["Content-Type"] == "application/json"
+        assert resp.json()["status"] == "error"
+    resp = client.call("GET", "/actors", headers={"X-Request-Id": "\xff\xfe"})
+    assert resp.status_code == 200 and resp.headers["X-Request-Id"] != "\xff\xfe"

@@ -3,6 +3,9 @@
 Nothing accepted may be lost: when a worker process dies, RabbitMQ hands its unacked message back
 to the mailbox; the reaper removes the dead worker's record and its container and, if the actor
 has unfinished executions and no worker, requests a new one, which runs the message again.
+
+A reaped worker never exited cleanly, so it never had its clientg credential revoked: the reaper
+asks clientg to (without waiting: the request stays queued until clientg takes it).
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from dataclasses import asdict, dataclass
 
 from abaco_shared import actors, executions, workers
 from abaco_shared.broker import Broker
-from abaco_shared.channels import MailboxChannel, WorkerChannel
+from abaco_shared.channels import ClientsChannel, MailboxChannel, WorkerChannel
 from abaco_shared.config import HealthConfig, HostConfig
 from abaco_shared.containers import DockerApi
 from abaco_shared.enums import WorkerCommandName, WorkerStatus
 from abaco_shared.errors import AbacoError
-from abaco_shared.models import utcnow
+from abaco_shared.messages import ClientRequest
+from abaco_shared.models import Worker, utcnow
 from abaco_shared.runtime import pid_alive
 from abaco_shared.workflows.scaling import ensure_one_worker
 
@@ -51,12 +55,14 @@ class HealthChecker:
         broker: Broker,
         docker: DockerApi,
         install_id: str,
+        clients: ClientsChannel | None = None,
     ) -> None:
         self.cfg = cfg
         self.host_id = host.host_id
         self.broker = broker
         self.docker = docker
         self.install_id = install_id
+        self.clients = clients or ClientsChannel(broker)
 
     def reap(self) -> ReapReport:
         """Remove dead and stuck workers and orphan containers; restart work left behind."""
@@ -77,6 +83,7 @@ class HealthChecker:
         for worker in workers.live_on_host(self.host_id, with_pid=True):
             if not pid_alive(worker.pid) and workers.delete_if(worker.db_id, pid=worker.pid):
                 dead += 1
+                self._revoke_credential(worker)
                 log.warning(
                     "reaped a worker whose process is gone",
                     extra={"worker_id": worker.worker_id, "actor_id": worker.actor_dbid, "pid": worker.pid},
@@ -89,12 +96,21 @@ class HealthChecker:
         for worker in workers.stuck_before(utcnow() - dt.timedelta(seconds=self.cfg.startup_timeout)):
             if workers.delete_if(worker.db_id, status=worker.status):
                 stuck += 1
+                self._revoke_credential(worker)
                 log.warning(
                     "reaped a worker stuck in %s",
                     worker.status,
                     extra={"worker_id": worker.worker_id, "actor_id": worker.actor_dbid},
                 )
         return stuck
+
+    def _revoke_credential(self, worker: Worker) -> None:
+        """Have clientg revoke the reaped worker's credential (a no-op when it had none)."""
+        req = ClientRequest("delete", worker.tenant, worker.actor_dbid, worker.worker_id)
+        try:
+            self.clients.tell(req)
+        except AbacoError as exc:
+            log.warning("could not ask clientg to revoke a credential: %s", exc, extra={"worker_id": worker.worker_id})
 
     def _remove_orphan_containers(self) -> int:
         """Actor containers whose worker is gone (its process died while the container ran)."""

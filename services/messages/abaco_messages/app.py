@@ -12,6 +12,7 @@ from abaco_shared.channels import MailboxChannel
 from abaco_shared.config import Config
 from abaco_shared.enums import Permission
 from abaco_shared.http import AbacoApp, ok, principal, query_flag, raw
+from abaco_shared.limits import SyncGate
 from abaco_shared.lookup import get_actor
 from abaco_shared.views import mailbox_view, message_accepted_view
 from abaco_shared.waiters import CompletionSignals
@@ -30,10 +31,15 @@ def message_params() -> dict[str, str]:
     return {k: request.query.getunicode(k) for k in request.query.keys() if k not in RESERVED_PARAMS}
 
 
-def make_app(cfg: Config, authenticator: Authenticator, broker: Broker, signals: CompletionSignals) -> AbacoApp:
+def make_app(
+    cfg: Config, authenticator: Authenticator, broker: Broker, signals: CompletionSignals, gate: SyncGate | None = None
+) -> AbacoApp:
+    """The messages API. ``gate`` bounds synchronous waits (default: from ``cfg.http``), so that
+    one caller's slow synchronous calls cannot pin every request thread."""
     app = AbacoApp(cfg.general.version, authenticator, cfg.http.max_content_length)
     api = cfg.general.api_server
     max_message = cfg.http.max_message_length
+    sync_gate = gate or SyncGate(cfg.http.max_sync_waits, cfg.http.max_sync_waits_per_user)
 
     @app.post("/actors/<actor_id>/messages")
     def send(actor_id: str) -> dict[str, Any] | bytes:
@@ -41,11 +47,13 @@ def make_app(cfg: Config, authenticator: Authenticator, broker: Broker, signals:
         actor = get_actor(who, actor_id, Permission.EXECUTE)
         message, content_type = read_message(max_message)
         check_rendered_size(message, content_type, max_message)
-        ex = submit_message(actor, who, IncomingMessage(message, content_type, message_params()), broker, api)
-        if query_flag("_abaco_synchronous"):
+        incoming = IncomingMessage(message, content_type, message_params())
+        if not query_flag("_abaco_synchronous"):
+            return ok(message_accepted_view(actor, submit_message(actor, who, incoming, broker, api), api))
+        with sync_gate.slot(who.tenant, who.user):  # a 429 here, before anything is queued
+            ex = submit_message(actor, who, incoming, broker, api)
             output = wait_for_logs(ex, signals, cfg.http.sync_timeout)
-            return raw(output.encode(), X_Abaco_Execution_Id=ex.execution_id)
-        return ok(message_accepted_view(actor, ex, api))
+        return raw(output.encode(), X_Abaco_Execution_Id=ex.execution_id)
 
     @app.get("/actors/<actor_id>/messages")
     def count(actor_id: str) -> dict[str, Any]:

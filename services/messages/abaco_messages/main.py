@@ -16,7 +16,10 @@ def _run(ctx: Context, stop: threading.Event) -> None:
     assert ctx.auth is not None
     signals = CompletionSignals(ctx.redis, ctx.cfg.redis.key_prefix)
     app = make_app(ctx.cfg, ctx.auth, ctx.broker, signals)
-    serve(app, ctx.cfg.http.host, ctx.cfg.http.messages_port, ctx.cfg.http.threads)
+    # synchronous waits get threads of their own (at most max_sync_waits hold one): the base
+    # `threads` always remain for every other request
+    threads = ctx.cfg.http.threads + ctx.cfg.http.max_sync_waits
+    serve(app, ctx.cfg.http.host, ctx.cfg.http.messages_port, threads)
 
 
 def main() -> int:

@@ -14,8 +14,8 @@ from abaco_shared.auth import Authenticator
 from abaco_shared.broker import Broker
 from abaco_shared.config import Config
 from abaco_shared.enums import Permission
-from abaco_shared.errors import ValidationError
-from abaco_shared.http import AbacoApp, form_or_json_object, ok, principal
+from abaco_shared.errors import NotFound, ValidationError
+from abaco_shared.http import AbacoApp, form_or_json_object, json_body, ok, principal
 from abaco_shared.lookup import get_actor, get_execution
 from abaco_shared.views import actor_view, execution_view, executions_summary, logs_view
 from abaco_shared.workflows.registration import delete_actor, register_actor, update_actor
@@ -25,6 +25,7 @@ from .actor_fields import Limits, parse_actor_body, parse_force
 __all__ = ["make_app", "page_params"]
 
 ACTOR_BODY_MAX = 1_000_000  # an actor description; messages have their own limit
+STATE_BODY_MAX = 1_000_000  # a state's JSON, read at most; what is kept must fit in the environment
 
 
 def make_app(cfg: Config, authenticator: Authenticator, broker: Broker) -> AbacoApp:
@@ -63,6 +64,18 @@ def make_app(cfg: Config, authenticator: Authenticator, broker: Broker) -> Abaco
         delete_actor(get_actor(principal(), actor_id, Permission.UPDATE), broker)
         return ok(None, "Actor deleted successfully.")
 
+    @app.get("/actors/<actor_id>/state")
+    def get_state(actor_id: str) -> dict[str, Any]:
+        actor = get_actor(principal(), actor_id, Permission.READ)
+        return ok({"state": actors.get_state(actor)})
+
+    @app.post("/actors/<actor_id>/state", max_body=STATE_BODY_MAX)
+    def set_state(actor_id: str) -> dict[str, Any]:
+        actor = get_actor(principal(), actor_id, Permission.UPDATE)
+        if not actors.set_state(actor, json_body(), max_bytes=cfg.http.max_message_length):
+            raise NotFound(f"No actor found with identifier: {actor_id}.")
+        return ok(actor_view(actor, api), "State updated successfully.")
+
     @app.get("/actors/<actor_id>/executions")
     def list_executions(actor_id: str) -> dict[str, Any]:
         actor = get_actor(principal(), actor_id, Permission.READ)
@@ -91,6 +104,6 @@ def page_params(limit: str | None, skip: str | None) -> tuple[int, int]:
         skp = int(skip) if skip is not None else 0
     except ValueError:
         raise ValidationError("Invalid limit or skip: expected non-negative integers.") from None
-    if lim < 0 or skp < 0 or lim > 1000:
-        raise ValidationError("Invalid limit or skip: limit must be 0-1000 and skip non-negative.")
+    if lim < 0 or skp < 0 or lim > 1000 or skp > 2**31 - 1:
+        raise ValidationError("Invalid limit or skip: limit must be 0-1000 and skip 0-2147483647.")
     return lim, skp

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from abaco_shared.errors import AbacoError
@@ -25,10 +26,11 @@ def _worker_argv() -> list[str]:
     return [sys.executable, "-m", "abaco_worker"]
 
 
-def launch_worker(worker_id: str, actor_dbid: str, log_path: Path) -> int:
-    """Start ``python -m abaco_worker`` detached; return its pid."""
+def launch_worker(worker_id: str, actor_dbid: str, extra_env: Mapping[str, str], log_path: Path) -> int:
+    """Start ``python -m abaco_worker`` detached; return its pid. ``extra_env`` (the worker's
+    clientg credential) goes to that process only, never into this one's environment."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, ABACO_WORKER_ID=worker_id, ABACO_ACTOR_DBID=actor_dbid)
+    env = dict(os.environ, **extra_env, ABACO_WORKER_ID=worker_id, ABACO_ACTOR_DBID=actor_dbid)
     script = 'exec "$@" </dev/null >>"$ABACO_WORKER_LOG" 2>&1 & echo $!'
     env["ABACO_WORKER_LOG"] = str(log_path)
     try:

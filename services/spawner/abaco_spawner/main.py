@@ -19,7 +19,7 @@ def _run(ctx: Context, stop: threading.Event) -> None:
     cfg = ctx.cfg
     launch = functools.partial(launch_worker, log_path=cfg.data_path / "logs" / "workers.log")
     docker = DockerEngine(cfg.host.docker_url, pull_timeout=cfg.spawner.pull_timeout)
-    Spawner(cfg.spawner, cfg.host, ctx.broker, docker, launch).run(stop)
+    Spawner(cfg.spawner, cfg.host, ctx.broker, docker, launch, clientg_timeout=cfg.auth.clientg_timeout).run(stop)
 
 
 def main() -> int:

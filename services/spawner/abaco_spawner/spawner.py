@@ -8,6 +8,11 @@ small pool (PULLING IMAGE) and its command acked, so a slow or silent registry d
 actors that use it. A pull that fails (bounded tries, each ending after ``pull_timeout`` seconds
 without progress) puts its actor in ERROR with a message naming this host; a spawner that dies
 mid-pull leaves the worker in PULLING IMAGE, which health reaps after its start-up timeout.
+
+A worker of an actor with ``token`` on gets a credential from clientg (request/reply on the
+clients channel) just before it is launched, in its process environment; the actor's containers
+never see it. Without an answer in time the worker still starts, without one (its executions get
+an empty token, and say so in the worker log); actors without ``token`` never wait for clientg.
 """
 
 from __future__ import annotations
@@ -15,18 +20,19 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from abaco_shared import actors, executions, workers
 from abaco_shared.broker import Broker, Delivery
-from abaco_shared.channels import CommandChannel, SpawnerWorkerChannel
+from abaco_shared.channels import ClientsChannel, CommandChannel, SpawnerWorkerChannel
 from abaco_shared.config import HostConfig, SpawnerConfig
 from abaco_shared.containers import DockerApi
+from abaco_shared.credentials import CLIENT_ID_ENV, CLIENT_SECRET_ENV
 from abaco_shared.enums import PullPolicy, WorkerCommandName, WorkerStatus
 from abaco_shared.errors import AbacoError, DockerError
-from abaco_shared.messages import SpawnCommand
+from abaco_shared.messages import ClientRequest, SpawnCommand
 from abaco_shared.models import Actor, utcnow
 from abaco_shared.workflows.scaling import stop_workers
 
@@ -34,8 +40,8 @@ __all__ = ["Spawner", "Launcher"]
 
 log = logging.getLogger(__name__)
 
-# starts a worker process for (worker_id, actor_dbid) and returns its pid
-Launcher = Callable[[str, str], int]
+# starts a worker process for (worker_id, actor_dbid) with extra environment; returns its pid
+Launcher = Callable[[str, str, Mapping[str, str]], int]
 CAPACITY_PAUSE = 5.0
 
 
@@ -50,12 +56,16 @@ class Spawner:
         docker: DockerApi,
         launch: Launcher,
         pulls: Executor | None = None,
+        clientg_timeout: float = 10.0,
+        clients: ClientsChannel | None = None,
     ) -> None:
         self.cfg = cfg
         self.host = host
         self.broker = broker
         self.docker = docker
         self.launch = launch
+        self.clientg_timeout = clientg_timeout
+        self.clients = clients or ClientsChannel(broker)
         self.pulls = pulls or ThreadPoolExecutor(max(1, cfg.max_parallel_pulls), thread_name_prefix="pull")
         self._image_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -109,7 +119,7 @@ class Spawner:
             workers.set_status(worker_dbid, WorkerStatus.PULLING_IMAGE)
             self.pulls.submit(self._pull_then_start, cmd, actor)
             return True
-        return self._start(cmd)
+        return self._start(cmd, actor)
 
     def _must_pull(self, image: str) -> bool:
         policy = PullPolicy(self.cfg.pull_policy)
@@ -121,7 +131,7 @@ class Spawner:
             log.warning("cannot inspect image %s, pulling it: %s", image, exc)
             return True
 
-    def _start(self, cmd: SpawnCommand) -> bool:
+    def _start(self, cmd: SpawnCommand, actor: Actor) -> bool:
         """Launch the worker process and open its start barrier (the image is present)."""
         worker_dbid = workers.key_for(cmd.actor_dbid, cmd.worker_id)
         extra = {"actor_id": cmd.actor_dbid, "worker_id": cmd.worker_id}
@@ -130,7 +140,13 @@ class Spawner:
             workers.delete_if(worker_dbid, pid=None)
             log.info("worker stopped during setup; not starting it", extra=extra)
             return False
-        pid = self.launch(cmd.worker_id, cmd.actor_dbid)
+        env = self._credential_env(cmd) if actor.token else {}
+        try:
+            pid = self.launch(cmd.worker_id, cmd.actor_dbid, env)
+        except BaseException:
+            if env:
+                self._revoke(cmd)
+            raise
         recorded = workers.set_status(
             worker_dbid,
             WorkerStatus.UPDATING_STORE,
@@ -150,6 +166,28 @@ class Spawner:
             stop_workers(cmd.actor_dbid, self.broker, WorkerCommandName.STOP_NO_DELETE, exclude=cmd.worker_id)
         return True
 
+    def _credential_env(self, cmd: SpawnCommand) -> dict[str, str]:
+        """Ask clientg for the worker's credential; {} (and a warning) when none comes."""
+        extra = {"actor_id": cmd.actor_dbid, "worker_id": cmd.worker_id}
+        req = ClientRequest(command="new", tenant=cmd.tenant, actor_dbid=cmd.actor_dbid, worker_id=cmd.worker_id)
+        try:
+            reply = self.clients.request(req, self.clientg_timeout)
+        except AbacoError as exc:
+            log.warning("no credential from clientg; the worker starts without one: %s", exc, extra=extra)
+            self._revoke(cmd)  # clientg may still record it later: revoke it behind that request
+            return {}
+        if reply.status != "ok" or not reply.client_id or not reply.secret:
+            log.warning("clientg refused a credential: %s", reply.message, extra=extra)
+            return {}
+        return {CLIENT_ID_ENV: reply.client_id, CLIENT_SECRET_ENV: reply.secret}
+
+    def _revoke(self, cmd: SpawnCommand) -> None:
+        req = ClientRequest(command="delete", tenant=cmd.tenant, actor_dbid=cmd.actor_dbid, worker_id=cmd.worker_id)
+        try:
+            self.clients.tell(req)
+        except AbacoError as exc:
+            log.warning("could not ask clientg to revoke a credential: %s", exc, extra={"worker_id": cmd.worker_id})
+
     def _pull_then_start(self, cmd: SpawnCommand, actor: Actor) -> None:
         """Pool thread: pull the image (bounded tries), then start the worker or fail the actor."""
         worker_dbid = workers.key_for(cmd.actor_dbid, cmd.worker_id)
@@ -167,7 +205,7 @@ class Spawner:
             workers.delete(worker_dbid)
             return
         try:
-            self._start(cmd)
+            self._start(cmd, actor)
         except Exception:
             log.exception("spawn after pull crashed", extra={"actor_id": actor.db_id})
 

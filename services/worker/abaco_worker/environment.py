@@ -16,13 +16,16 @@ def _as_env(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def container_env(actor: Actor, msg: MailboxMessage, worker_id: str, api_server: str) -> dict[str, str]:
+def container_env(
+    actor: Actor, msg: MailboxMessage, worker_id: str, api_server: str, access_token: str = ""
+) -> dict[str, str]:
+    """``access_token`` is the execution's token from clientg (actors with ``token`` on), else ""."""
     env: dict[str, str] = {}
     env.update({str(k): _as_env(v) for k, v in (actor.default_environment or {}).items()})
     env.update({str(k): _as_env(v) for k, v in msg.env.items()})
     env.update(
         {
-            "_abaco_access_token": "",
+            "_abaco_access_token": access_token,
             "_abaco_actor_dbid": actor.db_id,
             "_abaco_actor_id": actor.actor_id,
             "_abaco_worker_id": worker_id,

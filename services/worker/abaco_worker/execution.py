@@ -17,6 +17,7 @@ from abaco_shared.retry import Disposition, RetryPolicy
 from abaco_shared.runtime import pid_alive
 from abaco_shared.waiters import CompletionSignals
 
+from .access import AccessTokens
 from .cgroups import CgroupMeter
 from .environment import container_env
 from .state import WorkerState
@@ -134,6 +135,7 @@ class ExecutionRunner:
         state: WorkerState,
         signals: CompletionSignals,
         policy: RetryPolicy,
+        tokens: AccessTokens | None = None,
     ) -> None:
         self.placement = placement
         self.limits = limits
@@ -143,6 +145,7 @@ class ExecutionRunner:
         self.state = state
         self.signals = signals
         self.policy = policy
+        self.tokens = tokens  # None: this worker never asks for actor tokens
         self.finished_container = ""
 
     @property
@@ -173,12 +176,12 @@ class ExecutionRunner:
             self.state.end()
             workers.set_status(worker_dbid, WorkerStatus.READY, last_execution_time=utcnow())
 
-    def spec_for(self, actor: Actor, msg: MailboxMessage) -> ContainerSpec:
+    def spec_for(self, actor: Actor, msg: MailboxMessage, access_token: str = "") -> ContainerSpec:
         """The container for one message; raises ValidationError for a mount that is not allowed."""
         p, lim, conf = self.placement, self.limits, self.confinement
         return ContainerSpec(
             image=actor.image,
-            environment=container_env(actor, msg, p.worker_id, p.api_server),
+            environment=container_env(actor, msg, p.worker_id, p.api_server, access_token),
             labels={
                 "abaco.worker": p.worker_id,
                 "abaco.actor": actor.db_id,
@@ -202,7 +205,7 @@ class ExecutionRunner:
     def _run(self, actor: Actor, msg: MailboxMessage, ex: Execution, extra: dict) -> Disposition:
         ex_dbid, attempts = ex.db_id, ex.attempts
         try:
-            spec = self.spec_for(actor, msg)
+            spec = self.spec_for(actor, msg, self._access_token(actor))
         except ValidationError as exc:  # a configuration problem: retrying will not help
             log.error("cannot run the actor's container: %s", exc, extra=extra)
             self._end(ex_dbid, str(exc))
@@ -229,6 +232,12 @@ class ExecutionRunner:
         self.signals.notify(ex_dbid)
         log.info("execution complete", extra={**extra, "exit_code": result.exit_code, "runtime_ms": result.runtime_ms})
         return Disposition.ACK
+
+    def _access_token(self, actor: Actor) -> str:
+        """The execution's token: only actors with ``token`` on cost a round trip to clientg."""
+        if not actor.token or self.tokens is None:
+            return ""
+        return self.tokens.for_execution(actor, self.limits.run_time_for(actor))
 
     def _running_elsewhere(self, actor_dbid: str, ex_dbid: str) -> bool:
         """True when another worker that is still alive is running this execution.

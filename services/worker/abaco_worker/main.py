@@ -6,6 +6,7 @@ import os
 import sys
 import threading
 
+from abaco_shared.channels import ClientsChannel
 from abaco_shared.config import Config
 from abaco_shared.containers import DockerApi, DockerEngine
 from abaco_shared.context import Context
@@ -14,6 +15,7 @@ from abaco_shared.runtime import EXIT_CONFIG
 from abaco_shared.service import run_service
 from abaco_shared.waiters import CompletionSignals
 
+from .access import AccessTokens, WorkerCredential
 from .cgroups import cgroup_layout
 from .execution import Confinement, ExecutionRunner, Placement, RunLimits
 from .state import WorkerState
@@ -22,8 +24,16 @@ from .worker import ActorWorker, Heartbeat
 __all__ = ["main", "build_worker"]
 
 
-def build_worker(ctx: Context, docker: DockerApi, worker_id: str, actor_dbid: str) -> ActorWorker:
-    """Assemble a worker and its execution runner from the process's connections."""
+def build_worker(
+    ctx: Context,
+    docker: DockerApi,
+    worker_id: str,
+    actor_dbid: str,
+    credential: WorkerCredential | None = None,
+    clients: ClientsChannel | None = None,
+) -> ActorWorker:
+    """Assemble a worker and its execution runner from the process's connections
+    (``credential``: the clientg credential the spawner gave it, for actor tokens)."""
     cfg: Config = ctx.cfg
     wcfg = cfg.worker
     driver, version = docker.cgroup_info()
@@ -59,7 +69,10 @@ def build_worker(ctx: Context, docker: DockerApi, worker_id: str, actor_dbid: st
     )
     policy = RetryPolicy(wcfg.max_attempts, wcfg.retry_delay, wcfg.max_failures)
     signals = CompletionSignals(ctx.redis, cfg.redis.key_prefix)
-    runner = ExecutionRunner(placement, limits, confinement, docker, meter, WorkerState(), signals, policy)
+    tokens = AccessTokens(
+        clients or ClientsChannel(ctx.broker), actor_dbid, worker_id, credential, cfg.auth.clientg_timeout
+    )
+    runner = ExecutionRunner(placement, limits, confinement, docker, meter, WorkerState(), signals, policy, tokens)
     heartbeat = Heartbeat(ctx.redis, cfg.redis.key_prefix, worker_id)
     return ActorWorker(worker_id, actor_dbid, ctx.broker, runner, policy, heartbeat, cfg.spawner.worker_ready_timeout)
 
@@ -72,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: abaco-worker WORKER_ID ACTOR_DBID (or ABACO_WORKER_ID/ABACO_ACTOR_DBID)", file=sys.stderr)
         return EXIT_CONFIG
 
+    credential = WorkerCredential.from_process()
+
     def run(ctx: Context, stop: threading.Event) -> int:
         docker = DockerEngine(ctx.cfg.host.docker_url)
-        return build_worker(ctx, docker, worker_id, actor_dbid).run(stop)
+        return build_worker(ctx, docker, worker_id, actor_dbid, credential).run(stop)
 
     return run_service(f"worker[{worker_id}]", run)

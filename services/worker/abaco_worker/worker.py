@@ -126,6 +126,7 @@ class ActorWorker:
             self.cleanup()
 
     def cleanup(self) -> None:
+        """Remove what the worker leaves behind, and have its clientg credential revoked."""
         self.runner.remove_finished()
         workers.set_status(self.db_id, WorkerStatus.SHUTTING_DOWN)
         workers.delete(self.db_id)
@@ -135,6 +136,8 @@ class ActorWorker:
         except AbacoError as exc:
             log.warning("could not delete the worker channel: %s", exc, extra=self.log_extra)
         self.runner.meter.remove()
+        if self.runner.tokens is not None:
+            self.runner.tokens.revoke()
         log.info("worker stopped", extra={**self.log_extra, "reason": self.state.stopping() or "signal"})
 
     # -- the worker channel ----------------------------------------------------------------------

@@ -3,9 +3,11 @@
 ``mongomock`` and ``fakeredis`` are test dependencies: they are imported only when used.
 """
 
+from .clientg import FakeClients
 from .fakes import FakeDelivery, FakeDocker, FakeRun, InlineExecutor, fake_redis, memory_broker, use_mongomock
 
 __all__ = [
+    "FakeClients",
     "FakeDelivery",
     "FakeDocker",
     "FakeRun",

@@ -1,6 +1,7 @@
 """Execution logs, permission records and worker credentials."""
 
 import datetime as dt
+import hashlib
 
 import pytest
 
@@ -183,10 +184,16 @@ class TestCredentials:
         assert credentials.client_id_for("dev", "W1") == "dev_W1"
 
     def test_record_then_lookup(self, redis_client):
-        client_id = credentials.record(redis_client, "p:", "dev", "W1", "dev_A")
-        assert client_id == "dev_W1"
+        client_id, secret = credentials.record(redis_client, "p:", "dev", "W1", "dev_A")
+        assert client_id == "dev_W1" and len(secret) >= 40
         assert redis_client.exists("p:client:dev:W1")
-        assert credentials.lookup(redis_client, "p:", "dev", "W1") == {"client_id": "dev_W1", "actor_dbid": "dev_A"}
+        stored = credentials.lookup(redis_client, "p:", "dev", "W1")
+        assert stored == {
+            "client_id": "dev_W1",
+            "actor_dbid": "dev_A",
+            "secret_sha256": hashlib.sha256(secret.encode()).hexdigest(),
+        }
+        assert secret not in str(redis_client.hgetall("p:client:dev:W1"))  # only its hash is kept
 
     def test_lookup_is_per_tenant_worker_and_prefix(self, redis_client):
         credentials.record(redis_client, "p:", "dev", "W1", "dev_A")
@@ -194,15 +201,28 @@ class TestCredentials:
         assert credentials.lookup(redis_client, "p:", "other", "W1") == {}
         assert credentials.lookup(redis_client, "q:", "dev", "W1") == {}
 
-    def test_record_again_overwrites(self, redis_client):
-        credentials.record(redis_client, "p:", "dev", "W1", "dev_A")
-        credentials.record(redis_client, "p:", "dev", "W1", "dev_B")
+    def test_record_again_overwrites_and_gives_a_new_secret(self, redis_client):
+        _, first = credentials.record(redis_client, "p:", "dev", "W1", "dev_A")
+        _, second = credentials.record(redis_client, "p:", "dev", "W1", "dev_B")
+        assert first != second
         assert credentials.lookup(redis_client, "p:", "dev", "W1")["actor_dbid"] == "dev_B"
+        assert credentials.verify(redis_client, "p:", "dev", "W1", "dev_W1", first) is None
+        assert credentials.verify(redis_client, "p:", "dev", "W1", "dev_W1", second) == "dev_B"
 
-    def test_forget(self, redis_client):
-        credentials.record(redis_client, "p:", "dev", "W1", "dev_A")
+    def test_verify_needs_the_right_client_id_and_secret(self, redis_client):
+        client_id, secret = credentials.record(redis_client, "p:", "dev", "W1", "dev_A")
+        assert credentials.verify(redis_client, "p:", "dev", "W1", client_id, secret) == "dev_A"
+        assert credentials.verify(redis_client, "p:", "dev", "W1", client_id, secret + "x") is None
+        assert credentials.verify(redis_client, "p:", "dev", "W1", client_id, "") is None
+        assert credentials.verify(redis_client, "p:", "dev", "W1", "dev_W2", secret) is None
+        assert credentials.verify(redis_client, "p:", "dev", "W2", client_id, secret) is None
+        assert credentials.verify(redis_client, "p:", "other", "W1", client_id, secret) is None
+
+    def test_forget_revokes(self, redis_client):
+        client_id, secret = credentials.record(redis_client, "p:", "dev", "W1", "dev_A")
         credentials.record(redis_client, "p:", "dev", "W2", "dev_A")
-        credentials.forget(redis_client, "p:", "dev", "W1")
+        assert credentials.forget(redis_client, "p:", "dev", "W1") is True
         assert credentials.lookup(redis_client, "p:", "dev", "W1") == {}
+        assert credentials.verify(redis_client, "p:", "dev", "W1", client_id, secret) is None
         assert credentials.lookup(redis_client, "p:", "dev", "W2") != {}
-        credentials.forget(redis_client, "p:", "dev", "W1")  # forgetting twice is fine
+        assert credentials.forget(redis_client, "p:", "dev", "W1") is False  # forgetting twice is fine

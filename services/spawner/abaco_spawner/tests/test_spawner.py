@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pytest
@@ -46,15 +46,18 @@ class HookedDocker(FakeDocker):
 
 
 class FakeLauncher:
-    """Records (worker_id, actor_dbid, worker status at launch) and returns increasing pids."""
+    """Records (worker_id, actor_dbid, worker status at launch) and the extra environment of
+    each launch, and returns increasing pids."""
 
     def __init__(self, then: Callable[[str, str], None] | None = None) -> None:
         self.calls: list[tuple[str, str, str]] = []
+        self.envs: list[dict[str, str]] = []
         self.then = then
 
-    def __call__(self, worker_id: str, actor_dbid: str) -> int:
+    def __call__(self, worker_id: str, actor_dbid: str, env: Mapping[str, str]) -> int:
         record = workers.get_for_actor(actor_dbid, worker_id)
         self.calls.append((worker_id, actor_dbid, record.status if record else "<gone>"))
+        self.envs.append(dict(env))
         if self.then is not None:
             self.then(worker_id, actor_dbid)
         return 4000 + len(self.calls)
@@ -395,7 +398,7 @@ def test_on_command_survives_a_body_that_is_not_an_object(spawner, mongo):
 
 
 def test_on_command_acks_after_an_unexpected_exception(actor, broker, make_spawner):
-    def crash(worker_id, actor_dbid):
+    def crash(worker_id, actor_dbid, env):
         raise RuntimeError("fork failed")
 
     worker, cmd = request(actor, broker)
