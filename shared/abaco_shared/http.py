@@ -39,6 +39,7 @@ __all__ = [
     "principal",
     "serve",
     "query_flag",
+    "page_params",
     "canonical_path",
     "parse_json",
     "request_id",
@@ -82,6 +83,21 @@ def raw(body: bytes, content_type: str = "application/octet-stream", **headers: 
 def principal() -> Principal:
     """The authenticated caller of the current request (set by the AuthPlugin)."""
     return request.environ[_PRINCIPAL_KEY]
+
+
+MAX_SKIP = 2**31 - 1
+
+
+def page_params(limit: str | None, skip: str | None, default_limit: int = 100) -> tuple[int, int]:
+    """``limit`` (default 100, at most 1000) and ``skip`` query parameters of a list endpoint."""
+    try:
+        lim = int(limit) if limit is not None else default_limit
+        skp = int(skip) if skip is not None else 0
+    except ValueError:
+        raise ValidationError("Invalid limit or skip: expected non-negative integers.") from None
+    if lim < 0 or skp < 0 or lim > 1000 or skp > MAX_SKIP:
+        raise ValidationError(f"Invalid limit or skip: limit must be 0-1000 and skip 0-{MAX_SKIP}.")
+    return lim, skp
 
 
 def query_flag(name: str) -> bool:

@@ -1,0 +1,67 @@
+"""Routes of /actors and /actors/{id}: register, list, read, update, delete, and the state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from abaco_shared import actors, permissions
+from abaco_shared.enums import Permission
+from abaco_shared.errors import NotFound
+from abaco_shared.http import AbacoApp, form_or_json_object, json_body, ok, principal
+from abaco_shared.lookup import get_actor
+from abaco_shared.views import actor_view
+from abaco_shared.workflows.registration import delete_actor, register_actor, update_actor
+
+from .actor_fields import parse_actor_body, parse_force
+from .deps import RegistrationDeps
+
+__all__ = ["install", "ACTOR_BODY_MAX", "STATE_BODY_MAX"]
+
+ACTOR_BODY_MAX = 1_000_000  # an actor description; messages have their own limit
+STATE_BODY_MAX = 1_000_000  # a state's JSON, read at most; what is kept must fit in the environment
+
+
+def install(app: AbacoApp, deps: RegistrationDeps) -> None:
+    api, broker, queues, limits = deps.api, deps.broker, deps.queues, deps.limits
+
+    @app.get("/actors")
+    def list_actors() -> dict[str, Any]:
+        who = principal()
+        only = None if who.is_admin else permissions.readable_objects(who)
+        return ok([actor_view(a, api) for a in actors.list_visible(who.tenant, only)])
+
+    @app.post("/actors", max_body=ACTOR_BODY_MAX)
+    def create_actor() -> dict[str, Any]:
+        who = principal()
+        values = parse_actor_body(form_or_json_object(ACTOR_BODY_MAX), who, queues, limits)
+        return ok(actor_view(register_actor(who, values, broker), api), "Actor created successfully.")
+
+    @app.get("/actors/<actor_id>")
+    def get_one(actor_id: str) -> dict[str, Any]:
+        return ok(actor_view(get_actor(principal(), actor_id, Permission.READ), api))
+
+    @app.put("/actors/<actor_id>", max_body=ACTOR_BODY_MAX)
+    def update(actor_id: str) -> dict[str, Any]:
+        who = principal()
+        actor = get_actor(who, actor_id, Permission.UPDATE)
+        body = form_or_json_object(ACTOR_BODY_MAX)
+        values = parse_actor_body(body, who, queues, limits)
+        update_actor(who, actor, values, parse_force(body), broker)
+        return ok(actor_view(actor, api), "Actor updated successfully.")
+
+    @app.delete("/actors/<actor_id>")
+    def delete(actor_id: str) -> dict[str, Any]:
+        delete_actor(get_actor(principal(), actor_id, Permission.UPDATE), broker)
+        return ok(None, "Actor deleted successfully.")
+
+    @app.get("/actors/<actor_id>/state")
+    def get_state(actor_id: str) -> dict[str, Any]:
+        actor = get_actor(principal(), actor_id, Permission.READ)
+        return ok({"state": actors.get_state(actor)})
+
+    @app.post("/actors/<actor_id>/state", max_body=STATE_BODY_MAX)
+    def set_state(actor_id: str) -> dict[str, Any]:
+        actor = get_actor(principal(), actor_id, Permission.UPDATE)
+        if not actors.set_state(actor, json_body(), max_bytes=deps.cfg.http.max_message_length):
+            raise NotFound(f"No actor found with identifier: {actor_id}.")
+        return ok(actor_view(actor, api), "State updated successfully.")

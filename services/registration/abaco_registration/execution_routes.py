@@ -1,0 +1,39 @@
+"""Routes of /actors/{id}/executions: the summary, one execution, its logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bottle import request
+
+from abaco_shared import executions, logs
+from abaco_shared.enums import Permission
+from abaco_shared.http import AbacoApp, ok, page_params, principal
+from abaco_shared.lookup import get_actor, get_execution
+from abaco_shared.views import execution_view, executions_summary, logs_view
+
+from .deps import RegistrationDeps
+
+__all__ = ["install"]
+
+
+def install(app: AbacoApp, deps: RegistrationDeps) -> None:
+    api = deps.api
+
+    @app.get("/actors/<actor_id>/executions")
+    def list_executions(actor_id: str) -> dict[str, Any]:
+        actor = get_actor(principal(), actor_id, Permission.READ)
+        limit, skip = page_params(request.query.get("limit"), request.query.get("skip"))
+        page = executions.page(actor.db_id, limit, skip)
+        return ok(executions_summary(actor, executions.totals(actor.db_id), page, api))
+
+    @app.get("/actors/<actor_id>/executions/<execution_id>")
+    def execution(actor_id: str, execution_id: str) -> dict[str, Any]:
+        actor = get_actor(principal(), actor_id, Permission.READ)
+        return ok(execution_view(get_execution(actor, execution_id), actor, api))
+
+    @app.get("/actors/<actor_id>/executions/<execution_id>/logs")
+    def execution_logs(actor_id: str, execution_id: str) -> dict[str, Any]:
+        actor = get_actor(principal(), actor_id, Permission.READ)
+        ex = get_execution(actor, execution_id)
+        return ok(logs_view(actor, ex, logs.text_of(ex.db_id), api), "Logs retrieved successfully.")
