@@ -31,7 +31,7 @@ lint:          ## ruff and mypy alone
 bench:         ## message throughput benchmark against the running stack
 	.venv/bin/python bench/bench_messages.py
 
-images:        ## build the local test images (abaco/busybox, echo, fail, sleep, python3)
+images:        ## build the local test images (busybox, echo, fail, sleep, python3, probe, pyactor, bombs)
 	bash scripts/build-images.sh
 
 status:        ## supervisord's view of every program
