@@ -4,6 +4,7 @@
 #   abaco/python3                                      (debootstrap minbase bookworm + python3-minimal + full stdlib)
 #   abaco/pyactor                                      (abaco/python3 + sdk/abaco_actor.py + tests/images/caller.py)
 #   abaco/probe abaco/forkbomb abaco/membomb           (abaco/python3 + a script of tests/images/, via docker commit)
+#   abaco/envdump                                      (likewise: prints its _actor_configs* variables)
 # Images that already exist are skipped; rootfs tarballs are cached under /var/cache/abaco.
 # Needs a running docker daemon (scripts/up.sh starts one). Quiet on success.
 #   FORCE=1 scripts/build-images.sh     rebuild every image (cached tarballs are reused)
@@ -169,3 +170,4 @@ commit_python_script() {  # image script label
 }
 commit_python_script abaco/forkbomb:latest forkbomb.py abaco.forkbomb
 commit_python_script abaco/membomb:latest membomb.py abaco.membomb
+commit_python_script abaco/envdump:latest envdump.py abaco.envdump  # prints _actor_configs* (configs tests)

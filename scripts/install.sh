@@ -22,7 +22,7 @@ MONGOD_SHA256=a7dc2dba072a1701d9259b760cf416898d8693ef944619ee8b84fc50f178ac3d
 MONGOD_CACHED="$CACHE/mongod-4.0.10"
 PY_PACKAGES=(shared services/registration services/messages services/admin services/spawner
              services/worker services/health services/clientg)
-PY_TOOLS=(tox pytest requests supervisor "pymongo==4.13.2" mongomock fakeredis ruff mypy)
+PY_TOOLS=(tox pytest requests supervisor "pymongo==4.13.2" mongomock fakeredis ruff mypy openapi-spec-validator schemathesis)
 
 mkdir -p "$DATA"/{bin,mongo,redis,rabbitmq,nginx/logs,nginx/tmp,logs,run}
 : > "$LOG"
@@ -166,6 +166,12 @@ new_secret "$SECRETS/mongo_password" 24
 new_secret "$SECRETS/mongo_admin_password" 24  # MongoDB's root user, for operators only
 new_secret "$SECRETS/redis_password" 24
 new_secret "$SECRETS/rabbit_password" 24
+if [ ! -s "$SECRETS/config_key" ]; then  # Fernet key of secret actor configs (general.config_key_file)
+  ( umask 077; "$VENV/bin/python" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' \
+      > "$SECRETS/config_key.tmp" )
+  mv "$SECRETS/config_key.tmp" "$SECRETS/config_key"
+fi
+chmod 0600 "$SECRETS/config_key"
 if [ ! -s "$SECRETS/mongo_keyfile" ]; then  # replica-set internal auth (turns access control on)
   ( umask 077; head -c 600 /dev/urandom | base64 -w0 > "$SECRETS/mongo_keyfile.tmp" )
   mv "$SECRETS/mongo_keyfile.tmp" "$SECRETS/mongo_keyfile"

@@ -14,6 +14,7 @@ from .enums import ActorStatus
 from .errors import PayloadTooLarge, ValidationError
 from .ids import new_id
 from .models import Actor, utcnow
+from .paging import find_page
 
 __all__ = [
     "key_for",
@@ -22,6 +23,9 @@ __all__ = [
     "get",
     "find",
     "list_visible",
+    "count",
+    "search",
+    "get_many",
     "apply_update",
     "set_status",
     "mark_ready",
@@ -192,3 +196,18 @@ def check_state(value: Any, depth: int = 0) -> None:
             raise ValidationError("Invalid state: numbers must be finite.")
     else:
         raise ValidationError(f"Invalid state: {type(value).__name__} is not a JSON value.")
+
+
+def search(flt: dict[str, Any], order: tuple[str, ...], limit: int, skip: int) -> tuple[int, list[Actor]]:
+    """``(total, page)`` of the actors matching a prepared filter (built by ``search.parse``)."""
+    return find_page(Actor, flt, order, limit, skip)
+
+
+def get_many(actor_dbids: Iterable[str]) -> dict[str, Actor]:
+    """The actors with these keys, by key (missing ones left out)."""
+    return {a.db_id: a for a in Actor.objects(db_id__in=sorted(set(actor_dbids)))}
+
+
+def count(tenant: str) -> int:
+    """How many actors the tenant has now."""
+    return int(Actor.objects(tenant=tenant).count())

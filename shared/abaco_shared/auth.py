@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from .config import AuthConfig, Config
-from .enums import Role
+from .enums import Permission, Role
 from .errors import AuthenticationError, PermissionDenied, ValidationError
 from .signing import HmacKey, SigningKey, load_key_file, read_secret
 from .tokens import decode_jwt, encode_jwt, peek_claims
 
-__all__ = ["Principal", "Authenticator", "ANONYMOUS", "RESERVED_USERS"]
+__all__ = ["Principal", "NonceScope", "Authenticator", "ANONYMOUS", "RESERVED_USERS"]
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,20 @@ MISSING_ROLE = "Not authorized -- missing required role."
 
 
 @dataclass(frozen=True)
+class NonceScope:
+    """What a caller authenticated by a nonce may do: at most ``level``, on these object keys only."""
+
+    nonce_id: str
+    objects: frozenset[str]
+    level: Permission
+
+
+@dataclass(frozen=True)
 class Principal:
     user: str
     tenant: str
     roles: frozenset[Role] = field(default_factory=frozenset)
+    scope: NonceScope | None = None  # set when the request was authorised by ``?x-nonce`` (nonces)
 
     @property
     def is_admin(self) -> bool:
@@ -169,6 +179,18 @@ class Authenticator:
         return encode_jwt(claims, key)
 
     # ------------------------------------------------------------------------------ verifying
+    def has_credential(self, headers: Mapping[str, str]) -> bool:
+        """Whether a request carries a credential of its own (then a ``?x-nonce`` is not used)."""
+        if self.cfg.access_control == "none":
+            return True
+        for name, value in headers.items():
+            lowered = name.lower()
+            if (value or "").strip() and (
+                lowered in ("authorization", "x-tapis-token") or lowered.startswith(V2_HEADER_PREFIX)
+            ):
+                return True
+        return False
+
     def identify_request(self, headers: Mapping[str, str]) -> Principal:
         """The caller of a request, from its headers (names are case-insensitive)."""
         lowered = {name.lower(): value for name, value in headers.items()}

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from amqp.exceptions import NotFound
+from amqp.exceptions import ConsumerCancelled, NotFound
 from kombu import Connection, Consumer, Producer, Queue
 from kombu.exceptions import OperationalError
 from kombu.message import Message as Delivery
@@ -123,6 +123,15 @@ class Broker:
             self.close()
             raise
 
+    def declare(self, queue: Queue) -> None:
+        """Create ``queue`` if it does not exist yet."""
+        try:
+            self._with_channel(lambda ch: queue.bind(ch).declare())
+        except ChannelError:
+            raise
+        except Exception as exc:
+            raise ChannelError(f"cannot declare {queue.name}: {exc}") from exc
+
     def message_count(self, queue: Queue) -> int:
         """Ready messages in ``queue`` (0 when it does not exist)."""
 
@@ -195,12 +204,18 @@ class Broker:
         prefetch: int = 1,
         poll: float = 1.0,
         on_idle: Callable[[], None] | None = None,
-    ) -> None:
+        declare: bool = True,
+    ) -> bool:
         """Run ``on_message(body, delivery)`` for each message until ``stop`` is set.
 
         The callback acks or rejects. Bodies that are not JSON are rejected (dropped) unread.
         A lost connection is re-established with the bounded retry of :meth:`connect`; a second
         failure in a row propagates so that the process can exit and be restarted.
+
+        A queue deleted under the consumer (RabbitMQ's ``basic.cancel``) is not a lost connection:
+        consuming ends, nothing is declared again, and False is returned. With ``declare=False``
+        the queues are never declared (the caller did that), so a queue that is missing when
+        consuming starts, or restarts after a reconnect, also ends it with False. True: ``stop``.
         """
         queues = list(queues)
 
@@ -220,6 +235,7 @@ class Broker:
                     accept=ACCEPT,
                     prefetch_count=prefetch,
                     on_decode_error=reject_undecodable,
+                    auto_declare=declare,
                 )
                 with consumer:
                     failures = 0
@@ -229,10 +245,17 @@ class Broker:
                         except TimeoutError:
                             if on_idle is not None:
                                 on_idle()
+            except ConsumerCancelled as exc:
+                log.info("a consumed queue was deleted; stopped consuming: %s", exc)
+                return False
             except conn.connection_errors + conn.channel_errors as exc:
+                if not declare and _missing_queue(exc):
+                    log.info("a consumed queue does not exist; not consuming: %s", exc)
+                    return False
                 failures += 1
                 if failures > 1:
                     raise ChannelError(f"lost the broker connection twice: {exc}") from exc
                 log.warning("broker connection lost, reconnecting: %s", exc)
             finally:
                 conn.release()
+        return True

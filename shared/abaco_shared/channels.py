@@ -54,6 +54,9 @@ class MailboxChannel:
     def put(self, msg: MailboxMessage) -> None:
         self.broker.publish(self.queue, msg.to_dict())
 
+    def declare(self) -> None:
+        self.broker.declare(self.queue)
+
     def length(self) -> int:
         return self.broker.message_count(self.queue)
 

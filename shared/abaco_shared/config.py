@@ -59,6 +59,7 @@ class GeneralConfig:
     api_server: str = "http://127.0.0.1:8000"
     default_tenant: str = "dev"
     install_id: str = ""  # labels this install's containers; defaults to a hash of data_dir
+    config_key_file: str = ""  # Fernet key of secret actor configs; defaults to <data_dir>/secrets/config_key
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class HttpConfig:
     max_sync_waits: int = 8
     max_sync_waits_per_user: int = 2  # per tenant and user: one caller cannot take them all
     show_traceback: bool = False
+    case: str = "snake"  # or "camel": response keys in camelCase (reference 1.1); requests take both
 
 
 @dataclass(frozen=True)
@@ -376,6 +378,9 @@ def _derive_paths(cfg: Config, env: Mapping[str, str]) -> Config:
     data_dir = cfg.general.data_dir or os.path.join(home, ".data")
     install_id = cfg.general.install_id or hashlib.sha256(data_dir.encode()).hexdigest()[:12]
     general = dataclasses.replace(cfg.general, home=home, data_dir=data_dir, install_id=install_id)
+    general = dataclasses.replace(
+        general, config_key_file=general.config_key_file or os.path.join(data_dir, "secrets", "config_key")
+    )
     _validate(cfg)
     auth = _derive_auth(cfg.auth, home, data_dir)
     return dataclasses.replace(
@@ -446,6 +451,8 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"config worker mounts: {exc}") from None
     if cfg.http.threads < 1:
         raise ConfigError("config http.threads must be at least 1")
+    if cfg.http.case not in ("snake", "camel"):
+        raise ConfigError("config http.case must be 'snake' or 'camel'")
     if cfg.http.max_sync_waits < 1 or cfg.http.max_sync_waits_per_user < 1:
         raise ConfigError("config http.max_sync_waits and http.max_sync_waits_per_user must be at least 1")
     if cfg.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

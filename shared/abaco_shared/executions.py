@@ -18,6 +18,7 @@ from mongoengine.queryset.visitor import Q
 
 from .enums import ExecutionOutcome, ExecutionStatus
 from .models import Actor, Execution, utcnow
+from .paging import find_page
 
 __all__ = [
     "key_for",
@@ -34,7 +35,9 @@ __all__ = [
     "end_pending",
     "end_lost",
     "page",
+    "search",
     "totals",
+    "totals_by_actor",
     "actors_with_unclaimed_before",
     "actors_with_unfinished",
     "running_worker",
@@ -233,3 +236,29 @@ def actors_with_unfinished(keep: Callable[[str], bool] | None = None) -> list[st
     """Actor keys that have SUBMITTED or RUNNING executions."""
     found = sorted(Execution.objects(status__in=UNFINISHED).distinct("actor_dbid"))
     return [a for a in found if keep is None or keep(a)]
+
+
+def search(flt: dict[str, Any], order: tuple[str, ...], limit: int, skip: int) -> tuple[int, list[Execution]]:
+    """``(total, page)`` of the executions matching a prepared filter (built by ``search.parse``)."""
+    return find_page(Execution, flt, order, limit, skip)
+
+
+def totals_by_actor(tenant: str) -> dict[str, Totals]:
+    """Count and sums of cpu, io and runtime of the tenant's executions, per actor key (actors
+    deleted since included: their execution records are kept)."""
+    pipeline = [
+        {"$match": {"tenant": tenant}},
+        {
+            "$group": {
+                "_id": "$actor_dbid",
+                "count": {"$sum": 1},
+                "cpu": {"$sum": "$cpu"},
+                "io": {"$sum": "$io"},
+                "runtime": {"$sum": "$runtime"},
+            }
+        },
+    ]
+    return {
+        row["_id"]: Totals(**{k: int(row[k]) for k in ("count", "cpu", "io", "runtime")})
+        for row in Execution.objects.aggregate(pipeline)
+    }

@@ -25,6 +25,7 @@ from typing import Any
 import bottle
 from bottle import FormsDict, HTTPError, HTTPResponse, request, response
 
+from . import nonces
 from .auth import Authenticator, Principal
 from .errors import AbacoError, PayloadTooLarge, ValidationError
 
@@ -39,6 +40,9 @@ __all__ = [
     "principal",
     "serve",
     "query_flag",
+    "camel_keys",
+    "snake_keys",
+    "query_items",
     "page_params",
     "canonical_path",
     "parse_json",
@@ -66,6 +70,34 @@ def _default(obj: object) -> object:
     if isinstance(obj, dt.datetime):
         return display_time(obj)
     raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+_CAMEL_KEY = re.compile(r"[a-z][a-z0-9]*(?:[A-Z][a-z0-9]*)+")
+_UPPER = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def _camel(key: str) -> str:
+    if key.startswith("_") or "_" not in key:
+        return key
+    first, *rest = key.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def camel_keys(result: Any) -> Any:
+    """camel mode (reference 1.1): the top-level keys of the result object, or of each object of
+    a result list, in camelCase (``execution_id`` -> ``executionId``); ``_links`` and the like,
+    and nested objects, are left as they are."""
+    if isinstance(result, dict):
+        return {_camel(k) if isinstance(k, str) else k: v for k, v in result.items()}
+    if isinstance(result, list):
+        return [camel_keys(item) if isinstance(item, dict) else item for item in result]
+    return result
+
+
+def snake_keys(body: dict[str, Any]) -> dict[str, Any]:
+    """Request fields in camelCase (``maxWorkers``) under their snake_case names (both modes
+    accept both); keys that are not camelCase words are left as they are."""
+    return {_UPPER.sub("_", k).lower() if _CAMEL_KEY.fullmatch(k) else k: v for k, v in body.items()}
 
 
 def ok(result: Any, message: str = "The request was successful") -> dict[str, Any]:
@@ -102,6 +134,18 @@ def page_params(limit: str | None, skip: str | None, default_limit: int = 100) -
 
 def query_flag(name: str) -> bool:
     return (request.query.get(name) or "").strip().lower() in ("true", "1", "yes")
+
+
+def query_items() -> list[tuple[str, str]]:
+    """Every query parameter as ``(name, value)`` in order, repeats included, decoded as UTF-8
+    (a ValidationError, not a 500, for bytes that are not UTF-8)."""
+    items = []
+    for name, value in request.query.allitems():
+        try:
+            items.append((name.encode("latin-1").decode(), value.encode("latin-1").decode()))
+        except UnicodeError:
+            raise ValidationError("A query parameter is not valid UTF-8.") from None
+    return items
 
 
 def json_body(required: bool = True) -> Any:
@@ -166,14 +210,15 @@ def is_form() -> bool:
 
 
 def form_or_json_object(max_length: int = 1_000_000) -> dict[str, Any]:
-    """A JSON object body, or form fields, as a dict (reference 1.1: both are accepted)."""
+    """A JSON object body, or form fields, as a dict (reference 1.1: both are accepted), with
+    camelCase field names under their snake_case names (:func:`snake_keys`)."""
     if is_form():
         forms = form_fields(max_length)
-        return {k: forms.getunicode(k) for k in forms.keys()}
+        return snake_keys({k: forms.getunicode(k) for k in forms.keys()})
     body = json_body()
     if not isinstance(body, dict):
         raise ValidationError("The request body must be a JSON object.")
-    return body
+    return snake_keys(body)
 
 
 def raw_headers(environ: dict[str, Any]) -> dict[str, str]:
@@ -220,8 +265,9 @@ class EnvelopePlugin:
     name = "abaco.envelope"
     api = 2
 
-    def __init__(self, version: str) -> None:
+    def __init__(self, version: str, case: str = "snake") -> None:
         self.version = version
+        self.case = case
 
     def render(self, body: dict[str, Any], status: int = 200) -> str:
         response.status = status
@@ -232,6 +278,10 @@ class EnvelopePlugin:
         return self.render({"status": "error", "message": message, "result": None}, status)
 
     def apply(self, callback: Callback, route: bottle.Route) -> Callback:
+        # camel mode; a route whose result keys are data, not field names, says camel=False (the
+        # permissions maps {user: level} of every .../permissions route do by default)
+        camel = self.case == "camel" and route.config.get("camel", not route.rule.endswith("/permissions"))
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 result = callback(*args, **kwargs)
@@ -244,6 +294,8 @@ class EnvelopePlugin:
             except Exception:
                 log.exception("unhandled error on %s %s", request.method, request.path)
                 return self.render_error(GENERIC_500, 500)
+            if camel and isinstance(result, dict) and "result" in result:
+                result = {**result, "result": camel_keys(result["result"])}
             return self.render(result) if isinstance(result, dict) else result
 
         return wrapper
@@ -271,8 +323,8 @@ class BodyLimitPlugin:
 
 class AuthPlugin:
     """Identifies the caller from the request's headers (``Authenticator.identify_request``:
-    ``Authorization``, ``X-Tapis-Token`` or ``X-Jwt-Assertion-<tenant>``) unless the route says
-    ``auth=False``."""
+    ``Authorization``, ``X-Tapis-Token`` or ``X-Jwt-Assertion-<tenant>``; without any of them,
+    ``?x-nonce=<id>``: ``nonces.authorize``) unless the route says ``auth=False``."""
 
     name = "abaco.auth"
     api = 2
@@ -285,7 +337,13 @@ class AuthPlugin:
             return callback
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            request.environ[_PRINCIPAL_KEY] = self.authenticator.identify_request(raw_headers(request.environ))
+            headers = raw_headers(request.environ)
+            nonce_id = request.query.get("x-nonce")
+            if nonce_id and not self.authenticator.has_credential(headers):  # reference 4: nonces
+                who = nonces.authorize(nonce_id, request.method, request.path)
+            else:
+                who = self.authenticator.identify_request(headers)
+            request.environ[_PRINCIPAL_KEY] = who
             return callback(*args, **kwargs)
 
         return wrapper
@@ -315,10 +373,10 @@ class AbacoApp(bottle.Bottle):
             environ = {**environ, "PATH_INFO": canonical}
         return super().__call__(environ, start_response)
 
-    def __init__(self, version: str, authenticator: Authenticator, max_body: int) -> None:
+    def __init__(self, version: str, authenticator: Authenticator, max_body: int, case: str = "snake") -> None:
         super().__init__(catchall=True)
         self.config["json.enable"] = False
-        self.envelope = EnvelopePlugin(version)
+        self.envelope = EnvelopePlugin(version, case)
         # installed outermost first: bottle applies the last installed plugin innermost
         self.install(RequestPlugin())
         self.install(self.envelope)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from .models import Execution, Log, utcnow
+from .paging import find_page
 
-__all__ = ["save", "text_of", "delete_for_actor"]
+__all__ = ["save", "text_of", "delete_for_actor", "search"]
 
 
 def save(ex: Execution, text: str, ttl: int | None) -> None:
@@ -30,3 +31,8 @@ def text_of(ex_dbid: str) -> str:
 
 def delete_for_actor(actor_dbid: str) -> int:
     return int(Log.objects(actor_dbid=actor_dbid).delete())
+
+
+def search(flt: dict[str, object], order: tuple[str, ...], limit: int, skip: int) -> tuple[int, list[Log]]:
+    """``(total, page)`` of the log records matching a prepared filter (built by ``search.parse``)."""
+    return find_page(Log, flt, order, limit, skip)

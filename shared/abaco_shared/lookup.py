@@ -2,25 +2,58 @@
 
 from __future__ import annotations
 
-from . import actors, executions, permissions
+from . import actors, aliases, configs, executions, permissions
 from .auth import Principal
 from .enums import Permission
 from .errors import NotFound
-from .models import Actor, Execution
+from .ids import is_id
+from .models import Actor, ActorConfig, Alias, Execution
 
-__all__ = ["get_actor", "get_execution"]
+__all__ = ["get_actor", "get_alias", "get_config", "get_execution"]
 
 
 def get_actor(who: Principal, identifier: str, needed: Permission) -> Actor:
     """The actor ``identifier`` in the caller's tenant, if the caller has ``needed`` on it.
 
-    Another tenant's actor is indistinguishable from a missing one (404).
+    Another tenant's actor, and one the caller may not READ, are indistinguishable from a
+    missing one (the same 404, so ids cannot be probed); READ without ``needed`` is a 403.
+    ``identifier`` is an actor id or, when it is not one (``ids.is_id``), an alias of the
+    caller's tenant; the level checked is the one on the actor.
     """
-    actor = actors.find(who.tenant, identifier)
-    if actor is None:
+    actor = actors.find(who.tenant, _actor_id_of(who.tenant, identifier))
+    if actor is None or permissions.level_of(who, actor.db_id) < Permission.READ:
         raise NotFound(f"No actor found with identifier: {identifier}.")
     permissions.require(who, actor.db_id, needed)
     return actor
+
+
+def _actor_id_of(tenant: str, identifier: str) -> str:
+    """The actor id that ``identifier`` names: itself when it is an id, else its alias's target."""
+    if is_id(identifier):
+        return identifier
+    record = aliases.get(tenant, identifier)
+    return record.actor_id if record is not None else ""
+
+
+def get_alias(who: Principal, alias: str, needed: Permission) -> Alias:
+    """The alias ``alias`` of the caller's tenant, if the caller has ``needed`` on the alias itself
+    (the same 404 as a missing alias without READ; READ without ``needed`` is a 403)."""
+    record = aliases.get(who.tenant, alias)
+    if record is None or permissions.level_of(who, record.db_id) < Permission.READ:
+        raise NotFound(f"No alias found with identifier: {alias}.")
+    permissions.require(who, record.db_id, needed)
+    return record
+
+
+def get_config(who: Principal, name: str, needed: Permission) -> ActorConfig:
+    """The config ``name`` of the caller's tenant, if the caller has ``needed`` on the config
+    (the same 404 as a missing config without READ; READ without ``needed`` is a 403)."""
+    record = configs.get(who.tenant, name)
+    key = configs.permission_key(who.tenant, name)
+    if record is None or permissions.level_of(who, key) < Permission.READ:
+        raise NotFound(f"No config found with name: {name}.")
+    permissions.require(who, key, needed)
+    return record
 
 
 def get_execution(actor: Actor, execution_id: str) -> Execution:

@@ -22,7 +22,7 @@ from mongoengine import (
 
 from .enums import ActorStatus, ExecutionStatus, WorkerStatus
 
-__all__ = ["Actor", "Worker", "Execution", "Log", "PermissionRecord", "utcnow"]
+__all__ = ["Actor", "Worker", "Execution", "Log", "PermissionRecord", "Alias", "Nonce", "ActorConfig", "utcnow"]
 
 
 def utcnow() -> dt.datetime:
@@ -153,3 +153,57 @@ class PermissionRecord(Document):
     object_id = StringField(required=True)
     user = StringField(required=True)
     level = StringField(required=True)
+
+
+class Alias(Document):
+    """A tenant-wide name for an actor; the key ``<tenant>_<alias>`` makes it unique per tenant."""
+
+    meta = {"collection": "aliases", "indexes": [("tenant", "actor_id"), ("tenant", "-create_time")]}
+
+    db_id = StringField(primary_key=True)
+    alias = StringField(required=True)
+    actor_id = StringField(required=True)  # the actor's id (not its key)
+    tenant = StringField(required=True)
+    owner = StringField(required=True)
+    create_time = DateTimeField(default=utcnow)
+
+
+class Nonce(Document):
+    """A credential for one actor or alias (its key ``object_key``), used as ``?x-nonce=<id>``."""
+
+    meta = {"collection": "nonces", "indexes": [("tenant", "object_key", "-create_time")]}
+
+    db_id = StringField(primary_key=True)  # the nonce id, "<tenant>_<hashid>"
+    tenant = StringField(required=True)
+    object_key = StringField(required=True)  # the actor's key or the alias's key
+    kind = StringField(required=True, choices=["actor", "alias"])
+    name = StringField(required=True)  # the actor id or the alias
+    owner = StringField(required=True)
+    roles = ListField(StringField(), default=list)  # the creator's roles at creation
+    level = StringField(required=True)
+    max_uses = IntField(default=-1)  # -1: unlimited
+    remaining_uses = IntField(default=-1)
+    current_uses = IntField(default=0)
+    description = StringField(default="")
+    create_time = DateTimeField(default=utcnow)
+    last_use_time = DateTimeField(null=True)
+
+
+class ActorConfig(Document):
+    """A named JSON value for the actors it names (see ``configs``); key ``<tenant>_<name>``."""
+
+    meta = {
+        "collection": "actor_configs",
+        "indexes": [("tenant", "actor_ids"), ("tenant", "items"), ("tenant", "-create_time")],
+    }
+
+    db_id = StringField(primary_key=True)
+    tenant = StringField(required=True)
+    name = StringField(required=True)
+    owner = StringField(required=True)
+    value = StringField(required=True)  # JSON text; Fernet ciphertext of it when is_secret
+    is_secret = BooleanField(required=True)
+    items = ListField(StringField(), default=list)  # the actor ids and aliases it names, as given
+    actor_ids = ListField(StringField(), default=list)  # what they resolved to when written
+    create_time = DateTimeField(default=utcnow)
+    last_update_time = DateTimeField(default=utcnow)

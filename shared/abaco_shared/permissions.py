@@ -6,6 +6,8 @@ with the tenant: a caller never has any level on another tenant's object.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .auth import Principal
 from .enums import Permission
 from .errors import PermissionDenied, ValidationError
@@ -26,7 +28,12 @@ def grant(tenant: str, object_id: str, user: str, level: Permission) -> None:
 
 
 def level_of(principal: Principal, object_id: str) -> Permission:
-    """The caller's effective level on an object: admins have UPDATE on their tenant's objects."""
+    """The caller's effective level on an object: admins have UPDATE on their tenant's objects.
+    A caller authorised by a nonce has at most the nonce's level, on the nonce's objects only."""
+    if principal.scope is not None:
+        if object_id not in principal.scope.objects:
+            return Permission.NONE
+        return min(level_of(replace(principal, scope=None), object_id), principal.scope.level)
     if not object_id.startswith(principal.tenant + "_"):
         return Permission.NONE
     if principal.is_admin:
@@ -41,6 +48,8 @@ def level_of(principal: Principal, object_id: str) -> Permission:
 
 def readable_objects(principal: Principal) -> set[str]:
     """Keys of the objects the caller may READ (admins: use a tenant filter instead)."""
+    if principal.scope is not None:  # a nonce: its own objects at most
+        return {key for key in principal.scope.objects if level_of(principal, key) >= Permission.READ}
     return {
         rec.object_id
         for rec in PermissionRecord.objects(tenant=principal.tenant, user__in=[principal.user, WORLD])

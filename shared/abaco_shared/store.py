@@ -8,7 +8,7 @@ import mongoengine
 import redis
 
 from .config import MongoConfig, RedisConfig
-from .models import Actor, Execution, Log, PermissionRecord, Worker
+from .models import Actor, Execution, Log, Nonce, PermissionRecord, Worker
 
 __all__ = ["connect_mongo", "disconnect_mongo", "connect_redis", "ensure_indexes"]
 
@@ -36,7 +36,7 @@ def disconnect_mongo() -> None:
 
 def ensure_indexes() -> None:
     """Build declared indexes; called by services at start, never at import."""
-    for doc in (Actor, Worker, Execution, Log, PermissionRecord):
+    for doc in (Actor, Worker, Execution, Log, PermissionRecord, Nonce):
         doc.ensure_indexes()
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .actors import split_key
 from .executions import Totals
 from .http import display_time
-from .models import Actor, Execution, Worker
+from .models import Actor, ActorConfig, Alias, Execution, Log, Nonce, Worker
 
 __all__ = [
     "actor_view",
@@ -16,8 +17,12 @@ __all__ = [
     "execution_summary_item",
     "executions_summary",
     "logs_view",
+    "log_view",
     "message_accepted_view",
     "mailbox_view",
+    "alias_view",
+    "nonce_view",
+    "config_view",
     "links",
 ]
 
@@ -60,6 +65,10 @@ def actor_view(actor: Actor, api_server: str) -> dict[str, Any]:
         "max_run_time": actor.max_run_time,
         "state": actor.state,
         "mounts": actor.mounts,
+        # derived from TACC's TAS in the original; this platform has no TAS, so they are null
+        "uid": None,
+        "gid": None,
+        "tasdir": None,
         "create_time": display_time(actor.create_time),
         "last_update_time": display_time(actor.last_update_time),
         "_links": links(api_server, actor.owner, self=actor.actor_id, executions=f"{actor.actor_id}/executions"),
@@ -93,6 +102,7 @@ def execution_view(ex: Execution, actor: Actor, api_server: str) -> dict[str, An
         "id": ex.execution_id,
         "actor_id": actor.actor_id,
         "api_server": api_server,
+        "owner": actor.owner,
         "executor": ex.executor,
         "worker_id": ex.worker_id,
         "status": ex.status,
@@ -135,6 +145,7 @@ def executions_summary(actor: Actor, totals: Totals, page: list[Execution], api_
         "total_cpu": totals.cpu,
         "total_io": totals.io,
         "total_runtime": totals.runtime,
+        "ids": [e.execution_id for e in page],  # older clients read the ids from here
         "executions": [execution_summary_item(e) for e in page],
         "_links": links(api_server, actor.owner, self=f"{actor.actor_id}/executions"),
     }
@@ -143,6 +154,17 @@ def executions_summary(actor: Actor, totals: Totals, page: list[Execution], api_
 def logs_view(actor: Actor, ex: Execution, text: str, api_server: str) -> dict[str, Any]:
     base = f"{actor.actor_id}/executions/{ex.execution_id}"
     return {"logs": text, "_links": links(api_server, actor.owner, self=f"{base}/logs", execution=base)}
+
+
+def log_view(record: Log, actor: Actor, api_server: str) -> dict[str, Any]:
+    """One execution's logs as a search result."""
+    base = f"{actor.actor_id}/executions/{record.execution_id}"
+    return {
+        "execution_id": record.execution_id,
+        "actor_id": actor.actor_id,
+        "logs": record.logs,
+        "_links": links(api_server, actor.owner, self=f"{base}/logs", execution=base),
+    }
 
 
 def message_accepted_view(actor: Actor, ex: Execution, api_server: str) -> dict[str, Any]:
@@ -160,3 +182,49 @@ def message_accepted_view(actor: Actor, ex: Execution, api_server: str) -> dict[
 
 def mailbox_view(actor: Actor, api_server: str, **fields: Any) -> dict[str, Any]:
     return {**fields, "_links": links(api_server, actor.owner, self=f"{actor.actor_id}/messages")}
+
+
+def alias_view(alias: Alias, api_server: str) -> dict[str, Any]:
+    return {
+        "alias": alias.alias,
+        "actor_id": alias.actor_id,
+        "owner": alias.owner,
+        "create_time": display_time(alias.create_time),
+        "_links": links(api_server, alias.owner, self=f"aliases/{alias.alias}", actor=alias.actor_id),
+    }
+
+
+def nonce_view(nonce: Nonce, api_server: str) -> dict[str, Any]:
+    """A nonce (reference 1.4): ``actor_id`` for an actor's, ``alias`` for an alias's (the other null)."""
+    base = f"aliases/{nonce.name}" if nonce.kind == "alias" else nonce.name
+    return {
+        "id": nonce.db_id,
+        "owner": nonce.owner,
+        "roles": list(nonce.roles),
+        "api_server": api_server,
+        "actor_id": nonce.name if nonce.kind == "actor" else None,
+        "alias": nonce.name if nonce.kind == "alias" else None,
+        "level": nonce.level,
+        "max_uses": nonce.max_uses,
+        "remaining_uses": nonce.remaining_uses,
+        "current_uses": nonce.current_uses,
+        "description": nonce.description,
+        "create_time": display_time(nonce.create_time),
+        "last_use_time": display_time(nonce.last_use_time),
+        "_links": links(api_server, nonce.owner, self=f"{base}/nonces/{nonce.db_id}", **{nonce.kind: base}),
+    }
+
+
+def config_view(config: ActorConfig, api_server: str) -> dict[str, Any]:
+    """An actor config (reference 1.4): a secret's value is shown as its stored ciphertext, never
+    in clear; ``actors`` is the original's comma-separated string."""
+    return {
+        "name": config.name,
+        "value": config.value if config.is_secret else json.loads(config.value),
+        "is_secret": config.is_secret,
+        "actors": ",".join(config.items),
+        "owner": config.owner,
+        "create_time": display_time(config.create_time),
+        "last_update_time": display_time(config.last_update_time),
+        "_links": links(api_server, config.owner, self=f"configs/{config.name}"),
+    }

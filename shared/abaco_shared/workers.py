@@ -12,6 +12,7 @@ from mongoengine.queryset.visitor import Q
 
 from .enums import WorkerStatus
 from .models import Actor, Worker, utcnow
+from .paging import find_page
 
 __all__ = [
     "ALLOWED_FROM",
@@ -23,6 +24,8 @@ __all__ = [
     "get_for_actor",
     "exists",
     "list_for_actor",
+    "list_for_tenant",
+    "search",
     "has_pending",
     "count_on_host",
     "live_on_host",
@@ -152,3 +155,13 @@ def delete_if(worker_dbid: str, **conditions: object) -> bool:
     """Delete the record only if it still has these field values (e.g. ``status=``, ``pid=``)."""
     query = {k: (v.value if isinstance(v, WorkerStatus) else v) for k, v in conditions.items()}
     return bool(Worker.objects(db_id=worker_dbid, **query).delete())
+
+
+def search(flt: dict[str, object], order: tuple[str, ...], limit: int, skip: int) -> tuple[int, list[Worker]]:
+    """``(total, page)`` of the workers matching a prepared filter (built by ``search.parse``)."""
+    return find_page(Worker, flt, order, limit, skip)
+
+
+def list_for_tenant(tenant: str) -> list[Worker]:
+    """Every worker record of the tenant's actors, oldest first."""
+    return list(Worker.objects(tenant=tenant).order_by("create_time", "db_id"))

@@ -83,8 +83,10 @@ def test_tenants_and_users_are_isolated(client, actors, make_client, tenant):
     _json_error(stranger.call("GET", f"/actors/{actor['id']}"), 404)
     assert stranger.ok("GET", "/actors") == []
     bob = make_client("bob", tenant)
-    _json_error(bob.call("GET", f"/actors/{actor['id']}"), 403)
-    _json_error(bob.call("POST", f"/actors/{actor['id']}/messages", data={"message": "hi"}), 403)
+    # an actor bob may not READ is invisible to him: the 404 of an id that does not exist
+    missing = _json_error(bob.call("GET", f"/actors/{actor['id']}"), 404)
+    assert missing["message"] == f"No actor found with identifier: {actor['id']}."
+    _json_error(bob.call("POST", f"/actors/{actor['id']}/messages", data={"message": "hi"}), 404)
     assert bob.ok("GET", "/actors") == []
     admin = make_client("root", tenant, Role.ADMIN)
     assert admin.ok("GET", f"/actors/{actor['id']}")["owner"] == "alice"

@@ -6,7 +6,8 @@ is granted directly in MongoDB (``permissions.grant``) on a shared actor owned b
 role in a second tenant: it must get the 404 of an actor that does not exist, word for word, so
 other tenants never learn that an id exists. In its own tenant a caller gets 200 when its level
 suffices (GET: READ; POST message: EXECUTE; PUT, DELETE, purge: UPDATE; admins: everything),
-else a 403 that names the level it lacks. Actors are registered once per module, except that
+the same 404 when it may not even READ the actor (so ids cannot be probed), else a 403 that
+names the level it lacks. Actors are registered once per module, except that
 each DELETE case deletes an actor of its own.
 """
 
@@ -131,6 +132,8 @@ def expected_status(role: Role, level: str, same_tenant: bool, needed: Permissio
         return 404
     if role is Role.ADMIN or HELD[level] >= needed:
         return 200
+    if HELD[level] < Permission.READ:
+        return 404  # an actor the caller may not see is indistinguishable from a missing one
     return 403
 
 

@@ -6,24 +6,34 @@ from typing import Any
 
 from abaco_shared import permissions, workers
 from abaco_shared.auth import Authenticator
+from abaco_shared.broker import Broker
 from abaco_shared.config import Config
 from abaco_shared.enums import Permission
 from abaco_shared.errors import NotFound
 from abaco_shared.http import AbacoApp, form_or_json_object, ok, principal
+from abaco_shared.listing import list_or_search
 from abaco_shared.lookup import get_actor
 from abaco_shared.views import worker_view
 from abaco_shared.workflows.registration import share_actor
 
+from . import admin_routes, alias_permission_routes, config_permission_routes
+
 __all__ = ["make_app"]
 
 
-def make_app(cfg: Config, authenticator: Authenticator) -> AbacoApp:
-    app = AbacoApp(cfg.general.version, authenticator, cfg.http.max_content_length)
+def make_app(cfg: Config, authenticator: Authenticator, broker: Broker | None = None) -> AbacoApp:
+    app = AbacoApp(cfg.general.version, authenticator, cfg.http.max_content_length, cfg.http.case)
+    if broker is None:  # connects on first use (the mailbox lengths of /actors/admin)
+        broker = Broker(cfg.rabbit.broker_url(), retries=cfg.rabbit.connect_retries, prefix=cfg.rabbit.queue_prefix)
+    admin_routes.install(app, cfg, broker)  # /actors/admin*: static paths, before the actor routes
+    alias_permission_routes.install(app)  # collections before /actors/<actor_id>/... routes
+    config_permission_routes.install(app)
 
     @app.get("/actors/<actor_id>/workers")
     def list_workers(actor_id: str) -> dict[str, Any]:
         actor = get_actor(principal(), actor_id, Permission.READ)
-        return ok([worker_view(w) for w in workers.list_for_actor(actor.db_id)])
+        # limit/skip, newest first, X-Total-Count; other params: a worker search
+        return list_or_search("workers", cfg.general.api_server, {"actor_dbid": actor.db_id})
 
     @app.get("/actors/<actor_id>/workers/<worker_id>")
     def get_worker(actor_id: str, worker_id: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from .app import make_app
 
 def _run(ctx: Context, stop: threading.Event) -> None:
     assert ctx.auth is not None
-    serve(make_app(ctx.cfg, ctx.auth), ctx.cfg.http.host, ctx.cfg.http.admin_port, ctx.cfg.http.threads)
+    serve(make_app(ctx.cfg, ctx.auth, ctx.broker), ctx.cfg.http.host, ctx.cfg.http.admin_port, ctx.cfg.http.threads)
 
 
 def main() -> int:

@@ -36,7 +36,7 @@ def make_app(
 ) -> AbacoApp:
     """The messages API. ``gate`` bounds synchronous waits (default: from ``cfg.http``), so that
     one caller's slow synchronous calls cannot pin every request thread."""
-    app = AbacoApp(cfg.general.version, authenticator, cfg.http.max_content_length)
+    app = AbacoApp(cfg.general.version, authenticator, cfg.http.max_content_length, cfg.http.case)
     api = cfg.general.api_server
     max_message = cfg.http.max_message_length
     sync_gate = gate or SyncGate(cfg.http.max_sync_waits, cfg.http.max_sync_waits_per_user)

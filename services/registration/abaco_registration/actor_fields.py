@@ -9,8 +9,13 @@ from typing import Any
 from abaco_shared.auth import Principal
 from abaco_shared.envvars import check_name, check_value
 from abaco_shared.errors import PermissionDenied, ValidationError
+from abaco_shared.models import Actor
 
-__all__ = ["parse_actor_body", "parse_force", "PRIVILEGED_FIELDS", "Limits"]
+__all__ = ["parse_actor_body", "parse_force", "current_values", "PRIVILEGED_FIELDS", "Limits", "IMAGE_REQUIRED"]
+
+# the original's reqparse wording, which clients match on
+IMAGE_REQUIRED = "image is required: Missing required parameter in the JSON body or the post body or the query string."
+STATEFUL_ONE_WORKER = "Invalid max_workers: stateful actors can only have 1 worker."
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,10 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _IMAGE = re.compile(r"^[a-z0-9]+(?:[._/:@-][A-Za-z0-9_.-]+)*$")
 _MEM = re.compile(r"^[0-9]+[bkmgBKMG]?$")
 _HINT_FORBIDDEN = set("\"'{}[]")
+_TYPES = ("none", "bin", "json")
+_WEBHOOK = re.compile(r"^https?://[^\s]+$")
+# "YYYY-MM-DD HH + <n> <unit>" (reference 3.8); "now" for the date part is accepted too
+_CRON = re.compile(r"^(now|\d{4}-\d{2}-\d{2} \d{2}) \+ \d+ (hour|day|week|month)s?$")
 
 
 def _snake(key: str) -> str:
@@ -115,10 +124,24 @@ def parse_force(body: dict[str, Any]) -> bool:
     return bool(_coerce("force", bool, body.get("force", False)))
 
 
+def current_values(actor: Actor) -> dict[str, Any]:
+    """An actor's stored values of every body field (what a PUT keeps when it leaves them out)."""
+    return {name: getattr(actor, name) for name in FIELDS}
+
+
 def parse_actor_body(
-    body: dict[str, Any], who: Principal, host_queues: tuple[str, ...], limits: Limits = Limits()
+    body: dict[str, Any],
+    who: Principal,
+    host_queues: tuple[str, ...],
+    limits: Limits = Limits(),
+    current: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Check every field; return the values to store (defaults filled in)."""
+    """Check every field; return the values to store.
+
+    POST (``current`` None): fields left out get their defaults. PUT (``current``, the actor's
+    :func:`current_values`): fields left out keep their stored value, and only fields the body
+    changes need the privileged role; the rules are checked on the result.
+    """
     given: dict[str, Any] = {}
     for key, value in body.items():
         name = _snake(key)
@@ -127,15 +150,27 @@ def parse_actor_body(
         if name not in FIELDS:
             raise ValidationError(f"Unknown field: {key}.")
         given[name] = _coerce(name, FIELDS[name][0], value)
-    image = given.get("image")
-    if not image:
-        raise ValidationError("Missing required field: image.")
-    if len(image) > 255 or not _IMAGE.match(image):
-        raise ValidationError(f"Invalid image: {image!r} is not a Docker image reference.")
+    posted = set(given)
     for name in PRIVILEGED_FIELDS:
         default = FIELDS[name][1]
-        if name in given and given[name] not in (None, default) and not who.is_privileged:
+        changed = current is None or given.get(name) != current.get(name)
+        if name in given and changed and given[name] not in (None, default) and not who.is_privileged:
             raise PermissionDenied(f"Not authorized -- only privileged users may set {name}.")
+    if current is not None:  # PUT: what the body leaves out keeps its value
+        given = {**{k: v for k, v in current.items() if k in FIELDS}, **given}
+    image = given.get("image")
+    if not image:
+        raise ValidationError(IMAGE_REQUIRED)
+    if len(image) > 255 or not _IMAGE.match(image):
+        raise ValidationError(f"Invalid image: {image!r} is not a Docker image reference.")
+    if given.get("type") is not None and given["type"] not in _TYPES:
+        raise ValidationError(f"Invalid type: {given['type']!r}; use one of {', '.join(_TYPES)}.")
+    if given.get("webhook") and not _WEBHOOK.match(given["webhook"]):
+        raise ValidationError("Invalid webhook: expected an http:// or https:// URL.")
+    if given.get("cron_schedule") and not _CRON.match(given["cron_schedule"]):
+        raise ValidationError(
+            "Invalid cron_schedule: expected 'YYYY-MM-DD HH + <n> <unit>' (unit: hour, day, week or month)."
+        )
     env = given.get("default_environment") or {}
     for k, v in env.items():
         check_name(k, "default_environment")
@@ -157,7 +192,7 @@ def parse_actor_body(
         if given.get(name) is not None and given[name] > 2**53:
             raise ValidationError(f"Invalid {name}: too large.")
     if given.get("stateless") is False and given.get("max_workers") not in (None, 1):
-        raise ValidationError("Invalid max_workers: a stateful actor has exactly one worker.")
+        raise ValidationError(STATEFUL_ONE_WORKER)
     queue = given.get("queue") or "default"
     if queue not in host_queues:
         raise ValidationError(f"Invalid queue: {queue!r}; known queues: {', '.join(host_queues)}.")
@@ -166,6 +201,6 @@ def parse_actor_body(
     values["default_environment"] = {k: str(v) for k, v in env.items()}
     values["hints"] = given.get("hints") or []
     values["queue"] = queue
-    if values.get("cron_schedule"):
+    if "cron_schedule" in posted and values.get("cron_schedule"):
         values["cron_on"] = True
     return values

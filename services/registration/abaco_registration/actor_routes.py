@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from abaco_shared import actors, permissions
+from abaco_shared import actors
 from abaco_shared.enums import Permission
 from abaco_shared.errors import NotFound
 from abaco_shared.http import AbacoApp, form_or_json_object, json_body, ok, principal
+from abaco_shared.listing import list_or_search
 from abaco_shared.lookup import get_actor
 from abaco_shared.views import actor_view
 from abaco_shared.workflows.registration import delete_actor, register_actor, update_actor
 
-from .actor_fields import parse_actor_body, parse_force
+from .actor_fields import current_values, parse_actor_body, parse_force
 from .deps import RegistrationDeps
 
 __all__ = ["install", "ACTOR_BODY_MAX", "STATE_BODY_MAX"]
@@ -26,9 +27,7 @@ def install(app: AbacoApp, deps: RegistrationDeps) -> None:
 
     @app.get("/actors")
     def list_actors() -> dict[str, Any]:
-        who = principal()
-        only = None if who.is_admin else permissions.readable_objects(who)
-        return ok([actor_view(a, api) for a in actors.list_visible(who.tenant, only)])
+        return list_or_search("actors", api)  # limit/skip and X-Total-Count; other params: a search
 
     @app.post("/actors", max_body=ACTOR_BODY_MAX)
     def create_actor() -> dict[str, Any]:
@@ -45,7 +44,7 @@ def install(app: AbacoApp, deps: RegistrationDeps) -> None:
         who = principal()
         actor = get_actor(who, actor_id, Permission.UPDATE)
         body = form_or_json_object(ACTOR_BODY_MAX)
-        values = parse_actor_body(body, who, queues, limits)
+        values = parse_actor_body(body, who, queues, limits, current=current_values(actor))
         update_actor(who, actor, values, parse_force(body), broker)
         return ok(actor_view(actor, api), "Actor updated successfully.")
 

@@ -13,18 +13,36 @@ from abaco_shared.broker import Broker
 from abaco_shared.config import Config
 from abaco_shared.http import AbacoApp, page_params
 
-from . import actor_routes, execution_routes
+from . import (
+    actor_routes,
+    alias_routes,
+    config_routes,
+    docs_routes,
+    execution_routes,
+    nonce_routes,
+    search_routes,
+    utilization_routes,
+)
 from .actor_fields import Limits
 from .deps import RegistrationDeps
 
 __all__ = ["make_app", "page_params", "ROUTE_MODULES"]
 
 # the order matters (see above): collections first, then /actors/<id>...
-ROUTE_MODULES = (actor_routes, execution_routes)
+ROUTE_MODULES = (
+    docs_routes,
+    nonce_routes,
+    alias_routes,
+    search_routes,
+    config_routes,
+    utilization_routes,
+    actor_routes,
+    execution_routes,
+)
 
 
 def make_app(cfg: Config, authenticator: Authenticator, broker: Broker) -> AbacoApp:
-    app = AbacoApp(cfg.general.version, authenticator, cfg.http.max_content_length)
+    app = AbacoApp(cfg.general.version, authenticator, cfg.http.max_content_length, cfg.http.case)
     deps = RegistrationDeps(cfg, broker, Limits(max_run_time=cfg.worker.max_run_time_limit))
     for module in ROUTE_MODULES:
         module.install(app, deps)

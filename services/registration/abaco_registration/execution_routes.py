@@ -9,6 +9,7 @@ from bottle import request
 from abaco_shared import executions, logs
 from abaco_shared.enums import Permission
 from abaco_shared.http import AbacoApp, ok, page_params, principal
+from abaco_shared.listing import search_if_asked
 from abaco_shared.lookup import get_actor, get_execution
 from abaco_shared.views import execution_view, executions_summary, logs_view
 
@@ -23,6 +24,9 @@ def install(app: AbacoApp, deps: RegistrationDeps) -> None:
     @app.get("/actors/<actor_id>/executions")
     def list_executions(actor_id: str) -> dict[str, Any]:
         actor = get_actor(principal(), actor_id, Permission.READ)
+        found = search_if_asked("executions", api, {"actor_dbid": actor.db_id})  # other params: a search
+        if found is not None:
+            return found
         limit, skip = page_params(request.query.get("limit"), request.query.get("skip"))
         page = executions.page(actor.db_id, limit, skip)
         return ok(executions_summary(actor, executions.totals(actor.db_id), page, api))
@@ -36,4 +40,7 @@ def install(app: AbacoApp, deps: RegistrationDeps) -> None:
     def execution_logs(actor_id: str, execution_id: str) -> dict[str, Any]:
         actor = get_actor(principal(), actor_id, Permission.READ)
         ex = get_execution(actor, execution_id)
+        found = search_if_asked("logs", api, {"_id": ex.db_id})  # query params: a log search
+        if found is not None:
+            return found
         return ok(logs_view(actor, ex, logs.text_of(ex.db_id), api), "Logs retrieved successfully.")

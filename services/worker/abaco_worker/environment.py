@@ -17,9 +17,16 @@ def _as_env(value: Any) -> str:
 
 
 def container_env(
-    actor: Actor, msg: MailboxMessage, worker_id: str, api_server: str, access_token: str = ""
+    actor: Actor,
+    msg: MailboxMessage,
+    worker_id: str,
+    api_server: str,
+    access_token: str = "",
+    actor_configs: dict[str, Any] | None = None,
 ) -> dict[str, str]:
-    """``access_token`` is the execution's token from clientg (actors with ``token`` on), else ""."""
+    """``access_token`` is the execution's token from clientg (actors with ``token`` on), else "".
+    ``actor_configs`` (``{config name: value}``, secrets in clear) becomes ``_actor_configs``, a
+    Python repr as the original's, and ``_actor_configs_json``, exact JSON."""
     env: dict[str, str] = {}
     env.update({str(k): _as_env(v) for k, v in (actor.default_environment or {}).items()})
     env.update({str(k): _as_env(v) for k, v in msg.env.items()})
@@ -37,6 +44,9 @@ def container_env(
             "_abaco_Content-Type": msg.content_type,
         }
     )
+    if actor_configs is not None:
+        env["_actor_configs"] = str(actor_configs)
+        env["_actor_configs_json"] = json.dumps(actor_configs)
     if msg.content_type != "application/octet-stream":
         env["MSG"] = _as_env(msg.message)
         if msg.content_type == "application/json":

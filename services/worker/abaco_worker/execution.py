@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from abaco_shared import executions, logs, workers
+from abaco_shared import configs, executions, logs, workers
+from abaco_shared.configs import ConfigCipher
 from abaco_shared.containers import ContainerResult, ContainerSpec, DockerApi
 from abaco_shared.enums import ExecutionOutcome, WorkerStatus
-from abaco_shared.errors import DockerError, ValidationError
+from abaco_shared.envvars import MAX_VALUE
+from abaco_shared.errors import ConfigError, DockerError, ValidationError
 from abaco_shared.executions import Completion
 from abaco_shared.messages import MailboxMessage
 from abaco_shared.models import Actor, Execution, utcnow
@@ -136,6 +140,7 @@ class ExecutionRunner:
         signals: CompletionSignals,
         policy: RetryPolicy,
         tokens: AccessTokens | None = None,
+        config_cipher: ConfigCipher | None = None,
     ) -> None:
         self.placement = placement
         self.limits = limits
@@ -146,6 +151,7 @@ class ExecutionRunner:
         self.signals = signals
         self.policy = policy
         self.tokens = tokens  # None: this worker never asks for actor tokens
+        self.config_cipher = config_cipher  # None: no config key, secret configs cannot be given
         self.finished_container = ""
 
     @property
@@ -181,7 +187,7 @@ class ExecutionRunner:
         p, lim, conf = self.placement, self.limits, self.confinement
         return ContainerSpec(
             image=actor.image,
-            environment=container_env(actor, msg, p.worker_id, p.api_server, access_token),
+            environment=container_env(actor, msg, p.worker_id, p.api_server, access_token, self._configs_of(actor)),
             labels={
                 "abaco.worker": p.worker_id,
                 "abaco.actor": actor.db_id,
@@ -232,6 +238,20 @@ class ExecutionRunner:
         self.signals.notify(ex_dbid)
         log.info("execution complete", extra={**extra, "exit_code": result.exit_code, "runtime_ms": result.runtime_ms})
         return Disposition.ACK
+
+    def _configs_of(self, actor: Actor) -> dict[str, Any]:
+        """``{name: value}`` of the configs that name the actor (one indexed query), secrets
+        decrypted; a ValidationError (the execution ends, saying why) when they cannot be given."""
+        try:
+            values = configs.injected_values(configs.for_actor(actor.tenant, actor.actor_id), self.config_cipher)
+        except ConfigError as exc:
+            raise ValidationError(f"The actor's configs cannot be given to its container: {exc}.") from None
+        size = max(len(str(values).encode()), len(json.dumps(values).encode()))
+        if size > MAX_VALUE:
+            raise ValidationError(
+                f"The actor's configs render to {size} bytes (_actor_configs); at most {MAX_VALUE} bytes fit."
+            )
+        return values
 
     def _access_token(self, actor: Actor) -> str:
         """The execution's token: only actors with ``token`` on cost a round trip to clientg."""

@@ -8,6 +8,7 @@ import threading
 
 from abaco_shared.channels import ClientsChannel
 from abaco_shared.config import Config
+from abaco_shared.configs import ConfigCipher
 from abaco_shared.containers import DockerApi, DockerEngine
 from abaco_shared.context import Context
 from abaco_shared.retry import RetryPolicy
@@ -72,7 +73,10 @@ def build_worker(
     tokens = AccessTokens(
         clients or ClientsChannel(ctx.broker), actor_dbid, worker_id, credential, cfg.auth.clientg_timeout
     )
-    runner = ExecutionRunner(placement, limits, confinement, docker, meter, WorkerState(), signals, policy, tokens)
+    cipher = ConfigCipher.from_file(cfg.general.config_key_file)
+    runner = ExecutionRunner(
+        placement, limits, confinement, docker, meter, WorkerState(), signals, policy, tokens, cipher
+    )
     heartbeat = Heartbeat(ctx.redis, cfg.redis.key_prefix, worker_id)
     return ActorWorker(worker_id, actor_dbid, ctx.broker, runner, policy, heartbeat, cfg.spawner.worker_ready_timeout)
 

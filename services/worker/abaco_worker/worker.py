@@ -112,18 +112,31 @@ class ActorWorker:
         try:
             if not self.start():
                 return 0 if self.state.stopping() == "cancelled" else 1
+            mailbox = MailboxChannel(self.broker, self.actor_dbid)
+            if not self._open_mailbox(mailbox):
+                return 0
             threading.Thread(target=self._control_loop, name="control", daemon=True).start()
-            self.broker.consume(
-                [MailboxChannel(self.broker, self.actor_dbid).queue],
-                self.on_message,
-                self.stop,
-                prefetch=1,
-                on_idle=self.heartbeat.beat,
-            )
+            # never declared again: a mailbox deleted under the worker (its actor's DELETE) ends it
+            if not self.broker.consume(
+                [mailbox.queue], self.on_message, self.stop, prefetch=1, on_idle=self.heartbeat.beat, declare=False
+            ):
+                log.info("the mailbox was deleted; exiting", extra=self.log_extra)
             return 0
         finally:
             self.stop.set()
             self.cleanup()
+
+    def _open_mailbox(self, mailbox: MailboxChannel) -> bool:
+        """Declare the mailbox, then make sure the actor is not being deleted: a DELETE sets
+        SHUTTING_DOWN before it deletes the mailbox, so either the DELETE removes the queue
+        declared here, or this check sees SHUTTING_DOWN (or no actor) and removes it."""
+        mailbox.declare()
+        actor = actors.get(self.actor_dbid)
+        if actor is None or actor.status == ActorStatus.SHUTTING_DOWN:
+            log.info("the actor is being deleted; removing its mailbox and exiting", extra=self.log_extra)
+            mailbox.delete()
+            return False
+        return True
 
     def cleanup(self) -> None:
         """Remove what the worker leaves behind, and have its clientg credential revoked."""

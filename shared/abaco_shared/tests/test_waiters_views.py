@@ -289,10 +289,11 @@ def test_get_actor_of_another_tenant_is_404(stored_actor, role):
     assert str(info.value) == f"No actor found with identifier: {stored_actor.actor_id}."
 
 
-def test_get_actor_without_permission_is_403(stored_actor):
-    with pytest.raises(PermissionDenied, match="you need READ permission") as info:
-        lookup.get_actor(who("bob"), stored_actor.actor_id, Permission.READ)
-    assert info.value.http_status == 403
+def test_an_actor_the_caller_may_not_read_is_the_404_of_a_missing_one(stored_actor):
+    for needed in (Permission.READ, Permission.UPDATE):
+        with pytest.raises(NotFound) as info:
+            lookup.get_actor(who("bob"), stored_actor.actor_id, needed)
+        assert str(info.value) == f"No actor found with identifier: {stored_actor.actor_id}."
 
 
 def test_get_actor_with_too_low_a_level_is_403(stored_actor):

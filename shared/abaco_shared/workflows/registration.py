@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .. import actors, executions, logs, permissions
+from .. import actors, aliases, configs, executions, logs, nonces, permissions
 from ..auth import Principal
 from ..broker import Broker
 from ..channels import MailboxChannel
@@ -68,7 +68,8 @@ def delete_actor(actor: Actor, broker: Broker) -> int:
     1. SHUTTING_DOWN, so that no new worker or message is accepted;
     2. ``stop`` every worker (a running execution is force-quit);
     3. delete its logs and its mailbox, end its unclaimed executions (records are kept);
-    4. revoke its grants and delete the actor.
+    4. revoke its grants and nonces, take it out of configs, delete its aliases (and their grants), and
+       delete the actor.
     Every step is idempotent: if one fails, the error propagates and a repeated DELETE finishes.
     """
     actors.set_status(actor.db_id, ActorStatus.SHUTTING_DOWN)
@@ -77,6 +78,9 @@ def delete_actor(actor: Actor, broker: Broker) -> int:
     MailboxChannel(broker, actor.db_id).delete()
     executions.end_pending(actor.db_id, "The actor was deleted.")
     permissions.revoke_all(actor.tenant, actor.db_id)
+    nonces.delete_for_object(actor.tenant, actor.db_id)
+    configs.forget_actor(actor.tenant, actor.actor_id)  # before its aliases go: they are named too
+    aliases.delete_for_actor(actor.tenant, actor.actor_id)  # and the grants on them
     actors.delete(actor.db_id)
     log.info("actor deleted", extra={"actor_id": actor.db_id, "workers_stopped": stopped})
     return stopped

@@ -64,7 +64,7 @@ def test_list_workers_of_an_actor(app, actor):
     code, body = call(app, "GET", f"/actors/{actor.actor_id}/workers")
 
     assert code == 200 and body["status"] == "success"
-    assert [(w["id"], w["status"]) for w in body["result"]] == [("W1", "REQUESTED"), ("W2", "READY")]
+    assert [(w["id"], w["status"]) for w in body["result"]] == [("W2", "READY"), ("W1", "REQUESTED")]  # newest first
     assert {w["actor_id"] for w in body["result"]} == {actor.actor_id}
     assert {w["tenant"] for w in body["result"]} == {"dev"}
 
@@ -102,7 +102,7 @@ def test_another_actors_worker_is_404_through_this_actor(app, actor):
 
 @pytest.mark.parametrize("path", ["/workers", "/workers/W1"])
 def test_workers_need_read_on_the_actor(app, actor, path):
-    assert call(app, "GET", f"/actors/{actor.actor_id}{path}", user="bob")[0] == 403
+    assert call(app, "GET", f"/actors/{actor.actor_id}{path}", user="bob")[0] == 404  # invisible
     permissions.grant("dev", actor.db_id, "bob", Permission.READ)
     assert call(app, "GET", f"/actors/{actor.actor_id}{path}", user="bob")[0] == 200
 

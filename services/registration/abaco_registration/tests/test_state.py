@@ -105,7 +105,7 @@ def test_reading_needs_read_and_writing_needs_update(app, stateful):  # noqa: F8
 
     assert call(app, "GET", path, user="bob").status == 200
     assert call(app, "POST", path, user="bob", json_body=1).status == 403
-    assert call(app, "GET", path, user="carol").status == 403
+    assert call(app, "GET", path, user="carol").status == 404  # no READ: the actor is invisible
     assert state_of(stateful) == {}
 
 
