@@ -20,14 +20,14 @@ def get_actor(who: Principal, identifier: str, needed: Permission) -> Actor:
     ``identifier`` is an actor id or, when it is not one (``ids.is_id``), an alias of the
     caller's tenant; the level checked is the one on the actor.
     """
-    actor = actors.find(who.tenant, _actor_id_of(who.tenant, identifier))
+    actor = actors.find(who.tenant, actor_id_of(who.tenant, identifier))
     if actor is None or permissions.level_of(who, actor.db_id) < Permission.READ:
         raise NotFound(f"No actor found with identifier: {identifier}.")
     permissions.require(who, actor.db_id, needed)
     return actor
 
 
-def _actor_id_of(tenant: str, identifier: str) -> str:
+def actor_id_of(tenant: str, identifier: str) -> str:
     """The actor id that ``identifier`` names: itself when it is an id, else its alias's target."""
     if is_id(identifier):
         return identifier

@@ -17,7 +17,15 @@ from abaco_shared.enums import (
     WorkerCommandName,
     WorkerStatus,
 )
-from abaco_shared.errors import ChannelError, ChannelTimeout, Conflict, ValidationError, WaitTimeout
+from abaco_shared.errors import (
+    ChannelError,
+    ChannelTimeout,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+    WaitTimeout,
+)
 from abaco_shared.messages import MailboxMessage, SpawnCommand, WorkerCommand
 from abaco_shared.models import Actor, Execution, Log, PermissionRecord, Worker
 from abaco_shared.waiters import CompletionSignals
@@ -499,3 +507,34 @@ def test_purge_mailbox_drops_messages_and_ends_their_executions(registered, brok
         assert (stored.status, stored.outcome) == (ExecutionStatus.ERROR.value, ExecutionOutcome.NOT_STARTED.value)
         assert stored.status_message == "The actor's mailbox was purged."
     assert status_of(running) == (ExecutionStatus.SUBMITTED.value, None)
+
+
+# -- links ---------------------------------------------------------------------------------------
+def _actor(broker, who=ALICE, **values):
+    return register_actor(who, {"image": "abaco/echo:latest", **values}, broker)
+
+
+def test_a_link_must_name_an_actor_the_caller_may_execute(mongo, broker):
+    target = _actor(broker)
+    assert _actor(broker, link=target.actor_id).link == target.actor_id
+    with pytest.raises(NotFound):  # bob cannot see alice's actor: the same answer as a missing one
+        _actor(broker, who=BOB, link=target.actor_id)
+    permissions.grant("dev", target.db_id, "bob", Permission.READ)
+    with pytest.raises(PermissionDenied):
+        _actor(broker, who=BOB, link=target.actor_id)
+    with pytest.raises(NotFound):
+        _actor(broker, link="nope-not-there")
+
+
+def test_an_actor_cannot_link_to_itself_or_close_a_cycle(mongo, broker):
+    a = _actor(broker)
+    b = _actor(broker, link=a.actor_id)
+    c = _actor(broker, link=b.actor_id)  # c -> b -> a
+    with pytest.raises(ValidationError, match="itself"):
+        update_actor(ALICE, reload(a), {"link": a.actor_id}, False, broker)
+    with pytest.raises(ValidationError, match="cycle of linked actors"):
+        update_actor(ALICE, reload(a), {"link": c.actor_id}, False, broker)  # a -> c -> b -> a
+    assert reload(a).link == ""
+    update_actor(ALICE, reload(c), {"link": ""}, False, broker)
+    update_actor(ALICE, reload(a), {"link": c.actor_id}, False, broker)  # a -> c: no cycle any more
+    assert reload(a).link == c.actor_id

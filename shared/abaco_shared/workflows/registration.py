@@ -11,10 +11,13 @@ from ..broker import Broker
 from ..channels import MailboxChannel
 from ..enums import ActorStatus, Permission, WorkerCommandName
 from ..errors import Conflict, ValidationError
+from ..lookup import actor_id_of, get_actor
 from ..models import Actor
 from .scaling import request_worker, stop_workers
 
-__all__ = ["register_actor", "update_actor", "delete_actor", "share_actor"]
+__all__ = ["register_actor", "update_actor", "delete_actor", "share_actor", "check_link"]
+
+MAX_LINK_CHAIN = 100
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,7 @@ def register_actor(who: Principal, values: dict[str, Any], broker: Broker) -> Ac
     If a step fails, the actor and its grant are removed again and the error propagates, so a
     client that retries does not leave a twin behind.
     """
+    check_link(who, None, values.get("link") or "")
     actor = actors.create(who.tenant, who.user, values)
     try:
         permissions.grant(who.tenant, actor.db_id, who.user, Permission.UPDATE)
@@ -38,6 +42,30 @@ def register_actor(who: Principal, values: dict[str, Any], broker: Broker) -> Ac
         raise
     log.info("actor registered", extra={"actor_id": actor.db_id, "image": actor.image})
     return actor
+
+
+def check_link(who: Principal, actor: Actor | None, link: str) -> None:
+    """A ``link`` (an actor id or alias) must name an actor the caller may EXECUTE, not the actor
+    itself, and must not close a cycle of linked actors (events would loop forever)."""
+    if not link:
+        return
+    target = get_actor(who, link, Permission.EXECUTE)
+    if actor is None:
+        return  # nothing links to an actor that does not exist yet
+    seen = {actor.actor_id}
+    current: Actor | None = target
+    for _ in range(MAX_LINK_CHAIN):
+        if current is None:
+            return
+        if current.actor_id in seen:
+            if current.actor_id == actor.actor_id and current is target:
+                raise ValidationError("Invalid link: an actor cannot link to itself.")
+            raise ValidationError("Invalid link: it would close a cycle of linked actors.")
+        seen.add(current.actor_id)
+        if not current.link:
+            return
+        current = actors.find(who.tenant, actor_id_of(who.tenant, current.link))
+    raise ValidationError(f"Invalid link: the chain of linked actors is longer than {MAX_LINK_CHAIN}.")
 
 
 def update_actor(who: Principal, actor: Actor, values: dict[str, Any], force: bool, broker: Broker) -> Actor:
@@ -54,6 +82,8 @@ def update_actor(who: Principal, actor: Actor, values: dict[str, Any], force: bo
         raise Conflict(f"Actor {actor.actor_id} is being deleted; it cannot be updated.")
     if actor.stateless is False and values.get("stateless") is True:
         raise ValidationError("Invalid stateless: a stateful actor cannot become stateless.")
+    if "link" in values and values["link"] != actor.link:
+        check_link(who, actor, values["link"] or "")
     new_revision = actors.apply_update(actor, values, force)
     if who.user != actor.owner:
         permissions.grant(who.tenant, actor.db_id, who.user, Permission.UPDATE)
