@@ -820,7 +820,10 @@ def _envelope(result: Schema) -> Schema:
 
 
 def _success(op: Op) -> dict[str, Any]:
-    envelope = {_JSON: {"schema": _envelope(_result_schema(op.result))}}
+    result = _result_schema(op.result)
+    if "search" in op.query and op.result != "SearchResult":  # other parameters switch to a search
+        result = {"oneOf": [result, _ref("SearchResult")]}
+    envelope = {_JSON: {"schema": _envelope(result)}}
     if op.produces == "octet":
         return {
             "description": "The result's raw bytes (empty if none).",
@@ -835,6 +838,9 @@ def _success(op: Op) -> dict[str, Any]:
             "description": "The envelope; with `_abaco_synchronous=true`, the execution's logs as the raw body.",
             "content": {**envelope, "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
         }
+    if op.result and op.result.startswith("[") and "limit" in op.query:
+        total = {"description": "How many items there are in all.", "schema": INT}
+        return {"description": "Success: one page.", "headers": {"X-Total-Count": total}, "content": envelope}
     return {"description": "Success.", "content": envelope}
 
 

@@ -9,8 +9,8 @@ credentials that schemathesis generates for the security schemes instead of the 
 No answer may be a 5xx, and every error must be the JSON envelope. The run is bounded:
 ``ABACO_FUZZ_EXAMPLES`` examples per operation and mode (default 25 positive, half as many
 negative), derandomized, with a per-request timeout and a total budget of ``ABACO_FUZZ_SECONDS``
-(default 150). A stack restart by someone else (502 while a service is down) is waited out and
-the request tried again once.
+(default 150); ``ABACO_FUZZ_ROLE`` (default ``user``) is the caller's role. A stack restart by
+someone else (502 while a service is down) is waited out and the request tried again once.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .conftest import Client
 
 EXAMPLES = int(os.environ.get("ABACO_FUZZ_EXAMPLES", "25"))
 BUDGET = float(os.environ.get("ABACO_FUZZ_SECONDS", "150"))
+ROLE = Role(os.environ.get("ABACO_FUZZ_ROLE", "user"))  # e.g. admin, to reach the privileged paths
 REQUEST_TIMEOUT = 15
 CREDENTIAL_HEADERS = ("authorization", "x-tapis-token", "x-jwt-assertion-tenant")
 # paths whose DELETE removes one of the real objects: make them again afterwards
@@ -137,8 +138,8 @@ def test_fuzz_finds_no_server_error(stack, make_client, authenticator, tenant):
     base = stack
     document = requests.get(f"{base}/docs/openapi.json", timeout=10).json()
     schema = schemathesis.openapi.from_dict(document)
-    client = make_client("alice", tenant, Role.USER)
-    token = authenticator.mint("alice", tenant, [Role.USER])
+    client = make_client("alice", tenant, ROLE)
+    token = authenticator.mint("alice", tenant, [ROLE])
     real = RealObjects(client)
     real.setup()
     session = requests.Session()

@@ -130,6 +130,10 @@ def test_operations_are_unique_and_complete():
                 assert {"400", "401", "403"} <= errors, (method, path)
             if "requestBody" in op:
                 assert "413" in errors, (method, path)
+    # list endpoints page with limit/skip and say the total in X-Total-Count
+    listing = document["paths"]["/actors"]["get"]
+    assert {p["name"] for p in listing["parameters"]} >= {"limit", "skip", "search"}
+    assert "X-Total-Count" in listing["responses"]["200"]["headers"]
     # every endpoint family of reference 1.2
     keys = described_operations(document)
     for key in [
