@@ -25,6 +25,7 @@ __all__ = [
     "Totals",
     "Completion",
     "submit",
+    "record_manual",
     "get",
     "get_by_key",
     "is_terminal",
@@ -96,6 +97,29 @@ def submit(
         message=message,
         params=params,
         message_received_time=utcnow(),
+    )
+    ex.save(force_insert=True)
+    return ex
+
+
+def record_manual(actor: Actor, execution_id: str, executor: str, runtime: int, cpu: int, io: int) -> Execution:
+    """The original's legacy manual add: a COMPLETE execution with the given usage, no container."""
+    now = utcnow()
+    ex = Execution(
+        db_id=key_for(actor.db_id, execution_id),
+        execution_id=execution_id,
+        actor_dbid=actor.db_id,
+        tenant=actor.tenant,
+        executor=executor,
+        status=ExecutionStatus.COMPLETE.value,
+        outcome=ExecutionOutcome.SUCCESS.value,
+        status_message="Added by hand (POST .../executions).",
+        message_received_time=now,
+        start_time=now,
+        finish_time=now,
+        runtime=runtime,
+        cpu=cpu,
+        io=io,
     )
     ex.save(force_insert=True)
     return ex

@@ -8,10 +8,11 @@ from bottle import request
 
 from abaco_shared import executions, logs
 from abaco_shared.enums import Permission
-from abaco_shared.http import AbacoApp, ok, page_params, principal
+from abaco_shared.http import AbacoApp, form_or_json_object, ok, page_params, principal
 from abaco_shared.listing import search_if_asked
 from abaco_shared.lookup import get_actor, get_execution
-from abaco_shared.views import execution_view, executions_summary, logs_view
+from abaco_shared.views import actor_view, execution_view, executions_summary, logs_view
+from abaco_shared.workflows.executions import add_manual_execution, force_quit
 
 from .deps import RegistrationDeps
 
@@ -30,6 +31,18 @@ def install(app: AbacoApp, deps: RegistrationDeps) -> None:
         limit, skip = page_params(request.query.get("limit"), request.query.get("skip"))
         page = executions.page(actor.db_id, limit, skip)
         return ok(executions_summary(actor, executions.totals(actor.db_id), page, api))
+
+    @app.post("/actors/<actor_id>/executions", max_body=10_000)
+    def add_execution(actor_id: str) -> dict[str, Any]:
+        who = principal()
+        actor = get_actor(who, actor_id, Permission.UPDATE)
+        add_manual_execution(who, actor, form_or_json_object(10_000))
+        return ok(actor_view(actor, api), "Added execution successfully.")
+
+    @app.delete("/actors/<actor_id>/executions/<execution_id>")
+    def force_quit_execution(actor_id: str, execution_id: str) -> dict[str, Any]:
+        actor = get_actor(principal(), actor_id, Permission.UPDATE)
+        return ok(None, force_quit(get_execution(actor, execution_id), deps.broker))
 
     @app.get("/actors/<actor_id>/executions/<execution_id>")
     def execution(actor_id: str, execution_id: str) -> dict[str, Any]:
