@@ -20,7 +20,7 @@ POLL = float(os.environ.get("BENCH_POLL", "0.005"))
 sys.path.insert(0, str(ROOT / "shared"))
 
 from abaco_shared.auth import Authenticator  # noqa: E402
-from abaco_shared.config import load_config  # noqa: E402
+from abaco_shared.config import Config, load_config  # noqa: E402
 from abaco_shared.enums import Role  # noqa: E402
 
 
@@ -29,10 +29,27 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def bare_docker_run(image: str, network: str) -> float:
+def confinement_flags(cfg: Config) -> list[str]:
+    """The `docker run` flags of the confinement an actor container gets (config [worker])."""
+    w = cfg.worker
+    flags = ["--cap-drop=ALL", "--security-opt=no-new-privileges", f"--user={w.uid}:{w.gid}"]
+    if w.read_only_root:
+        flags += ["--read-only", f"--tmpfs=/tmp:rw,nosuid,nodev,size={w.tmp_size}"]
+    if w.mem_limit:
+        flags += [f"--memory={w.mem_limit}", f"--memory-swap={w.mem_limit}"]
+    if w.max_cpus:
+        flags.append(f"--cpus={w.max_cpus / 1e9:g}")
+    if w.pids_limit:
+        flags.append(f"--pids-limit={w.pids_limit}")
+    return flags
+
+
+def bare_docker_run(image: str, network: str, flags: tuple[str, ...] | list[str] = ()) -> float:
     t0 = time.perf_counter()
     subprocess.run(
-        ["docker", "run", "--rm", f"--network={network}", "-e", "MSG=bench", image], check=True, capture_output=True
+        ["docker", "run", "--rm", f"--network={network}", *flags, "-e", "MSG=bench", image],
+        check=True,
+        capture_output=True,
     )
     return (time.perf_counter() - t0) * 1000
 
@@ -92,9 +109,11 @@ def main() -> int:
     try:
         trip()  # cold start: the worker is spawned for the first message
         cold = (time.perf_counter() - t0) * 1000
-        floor, abaco, polled = [], [], []
+        floor, confined, abaco, polled = [], [], [], []
+        flags = confinement_flags(cfg)
         for _ in range(args.n):  # interleaved, so drift in the machine's load hits all sides alike
             floor.append(bare_docker_run(args.image, cfg.worker.network))
+            confined.append(bare_docker_run(args.image, cfg.worker.network, flags))
             abaco.append(trip.sync())
             polled.append(trip())
         summary = trip.summary()
@@ -105,9 +124,12 @@ def main() -> int:
     print(f"image {args.image}, n={args.n}, network={cfg.worker.network}")
     print(f"{'':38}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")
     print(f"{'bare docker run --rm':38}{f50:10.1f}{f95:10.1f}{statistics.mean(floor):10.1f}")
+    c50, c95 = pct(confined, 50), pct(confined, 95)
+    print(f"{'docker run --rm, same confinement':38}{c50:10.1f}{c95:10.1f}{statistics.mean(confined):10.1f}")
     p50, p95 = pct(polled, 50), pct(polled, 95)
     print(f"{'abaco POST -> COMPLETE (sync, warm)':38}{a50:10.1f}{a95:10.1f}{statistics.mean(abaco):10.1f}")
     print(f"{'ratio abaco / floor':38}{a50 / f50:10.2f}{a95 / f95:10.2f}")
+    print(f"{'ratio abaco / confined floor':38}{a50 / c50:10.2f}{a95 / c95:10.2f}")
     print(
         f"{'abaco POST, poll GET (every ' + format(POLL * 1000, '.0f') + ' ms)':38}"
         f"{p50:10.1f}{p95:10.1f}{statistics.mean(polled):10.1f}"
