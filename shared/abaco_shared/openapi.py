@@ -532,6 +532,7 @@ OPERATIONS: tuple[Op, ...] = (
         ADM,
         "admin",
         body="workers",
+        extra_errors=(409,),
         tag="workers",
     ),
     Op("GET", A + "/workers/{worker_id}", "getWorker", "One worker.", ADM, "READ", "Worker", tag="workers"),

@@ -27,6 +27,7 @@ __all__ = [
     "list_for_tenant",
     "search",
     "has_pending",
+    "count_pending",
     "count_on_host",
     "live_on_host",
     "stuck_before",
@@ -104,6 +105,11 @@ def list_for_actor(actor_dbid: str) -> list[Worker]:
 def has_pending(actor_dbid: str, statuses: tuple[WorkerStatus, ...] = WorkerStatus.pending()) -> bool:
     """True when the actor has a worker alive or on its way (by default: one that takes messages)."""
     return Worker.objects(actor_dbid=actor_dbid, status__in=_values(statuses)).only("db_id").first() is not None
+
+
+def count_pending(actor_dbid: str) -> int:
+    """The actor's workers alive or on their way that take messages (REQUESTED .. BUSY)."""
+    return int(Worker.objects(actor_dbid=actor_dbid, status__in=_values(WorkerStatus.pending())).count())
 
 
 def count_on_host(host_id: str) -> int:

@@ -16,7 +16,7 @@ from abaco_shared.lookup import get_actor
 from abaco_shared.views import worker_view
 from abaco_shared.workflows.registration import share_actor
 
-from . import admin_routes, alias_permission_routes, config_permission_routes
+from . import admin_routes, alias_permission_routes, config_permission_routes, worker_pool_routes
 
 __all__ = ["make_app"]
 
@@ -28,6 +28,7 @@ def make_app(cfg: Config, authenticator: Authenticator, broker: Broker | None = 
     admin_routes.install(app, cfg, broker)  # /actors/admin*: static paths, before the actor routes
     alias_permission_routes.install(app)  # collections before /actors/<actor_id>/... routes
     config_permission_routes.install(app)
+    worker_pool_routes.install(app, cfg, broker)  # POST workers (admins), DELETE one worker
 
     @app.get("/actors/<actor_id>/workers")
     def list_workers(actor_id: str) -> dict[str, Any]:

@@ -8,12 +8,12 @@ from .. import actors, workers
 from ..broker import Broker
 from ..channels import CommandChannel, WorkerChannel
 from ..enums import WorkerCommandName, WorkerStatus
-from ..errors import ChannelError
+from ..errors import ChannelError, Conflict, ValidationError
 from ..ids import new_id
 from ..messages import SpawnCommand
 from ..models import Actor, Worker, utcnow
 
-__all__ = ["request_worker", "ensure_one_worker", "stop_workers", "claim_slot"]
+__all__ = ["request_worker", "ensure_one_worker", "ensure_workers", "stop_workers", "stop_worker", "claim_slot"]
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +87,41 @@ def stop_workers(
         WorkerChannel(broker, worker.worker_id).send(command)
         count += 1
     return count
+
+
+def ensure_workers(actor: Actor, num: object, broker: Broker, limit: int) -> tuple[int, int]:
+    """Request workers until the actor has at least ``num`` alive or on their way (POST workers).
+
+    1. refuse ``num`` outside 1..``limit`` and a stateful actor asking for more than one (400),
+       and an actor in ERROR or SHUTTING_DOWN (409);
+    2. count the actor's workers that take messages (REQUESTED .. BUSY);
+    3. request the missing ones with :func:`request_worker`.
+    Returns ``(scheduled, previously)``. A failed publish propagates the ChannelError after the
+    workers already requested (each request is all or nothing). Two concurrent calls may both
+    see the same gap and overshoot ``num`` (not prevented yet: no lock across callers).
+    """
+    if isinstance(num, bool) or not isinstance(num, int) or not 1 <= num <= limit:
+        raise ValidationError(f"num must be an integer from 1 to {limit}.")
+    if not actor.stateless and num > 1:
+        raise ValidationError("stateful actors can only have 1 worker")
+    if not actors.accepts_work(actor):
+        raise Conflict(f"Actor {actor.actor_id} is in status {actor.status}: it cannot get workers.")
+    previously = workers.count_pending(actor.db_id)
+    missing = max(0, num - previously)
+    for _ in range(missing):
+        request_worker(actor, broker)
+    return missing, previously
+
+
+def stop_worker(worker: Worker, broker: Broker) -> None:
+    """Gracefully stop one worker (DELETE of a worker): it finishes its running execution first.
+
+    A worker with no process yet (REQUESTED, SPAWNER SETUP) is deleted, if it still has that
+    status: the spawner drops a command whose record is gone. Any other worker is marked
+    SHUTDOWN_REQUESTED and gets ``stop-no-delete`` on its channel; the worker deletes its record
+    when it exits, and the health service reaps one that never does. A ChannelError propagates.
+    """
+    if worker.status in NOT_YET_STARTED and workers.delete_if(worker.db_id, status=worker.status):
+        return
+    workers.set_status(worker.db_id, WorkerStatus.SHUTDOWN_REQUESTED)
+    WorkerChannel(broker, worker.worker_id).send(WorkerCommandName.STOP_NO_DELETE)

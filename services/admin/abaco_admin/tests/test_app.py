@@ -121,8 +121,8 @@ def test_unknown_or_other_tenant_actors_are_404_and_no_token_is_401(app, actor, 
     assert call(app, "GET", f"/actors/{actor.actor_id}{path}", user=None)[0] == 401
 
 
-def test_workers_are_read_only(app, actor):
-    code, body = call(app, "DELETE", f"/actors/{actor.actor_id}/workers/W1")
+def test_a_worker_cannot_be_replaced(app, actor):  # DELETE and POST: test_worker_pool.py
+    code, body = call(app, "PUT", f"/actors/{actor.actor_id}/workers/W1")
 
     assert code == 405 and body["message"] == "Invalid HTTP method on requested resource."
     assert workers.get_for_actor(actor.db_id, "W1") is not None
