@@ -41,6 +41,7 @@ __all__ = [
     "serve",
     "query_flag",
     "camel_keys",
+    "requested_case",
     "snake_keys",
     "query_items",
     "page_params",
@@ -81,6 +82,17 @@ def _camel(key: str) -> str:
         return key
     first, *rest = key.split("_")
     return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+CASE_HEADER = "HTTP_X_ABACO_CASE"
+
+
+def requested_case(environ: dict[str, Any], default: str) -> str:
+    """The key case of this answer: the configured ``http.case``, unless the request asks for
+    ``snake`` or ``camel`` with an ``X-Abaco-Case`` header (one install can serve clients of both
+    kinds, and the integration tests run the same flows in both modes)."""
+    asked = str(environ.get(CASE_HEADER, "")).strip().lower()
+    return asked if asked in ("snake", "camel") else default
 
 
 def camel_keys(result: Any) -> Any:
@@ -280,7 +292,7 @@ class EnvelopePlugin:
     def apply(self, callback: Callback, route: bottle.Route) -> Callback:
         # camel mode; a route whose result keys are data, not field names, says camel=False (the
         # permissions maps {user: level} of every .../permissions route do by default)
-        camel = self.case == "camel" and route.config.get("camel", not route.rule.endswith("/permissions"))
+        convertible = route.config.get("camel", not route.rule.endswith("/permissions"))
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -294,6 +306,7 @@ class EnvelopePlugin:
             except Exception:
                 log.exception("unhandled error on %s %s", request.method, request.path)
                 return self.render_error(GENERIC_500, 500)
+            camel = convertible and requested_case(request.environ, self.case) == "camel"
             if camel and isinstance(result, dict) and "result" in result:
                 result = {**result, "result": camel_keys(result["result"])}
             return self.render(result) if isinstance(result, dict) else result

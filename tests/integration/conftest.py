@@ -7,6 +7,7 @@ which turns every such skip into a failure.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -66,13 +67,45 @@ def authenticator() -> Authenticator:
     return Authenticator.from_file(cfg.auth)
 
 
-class Client:
-    """A tiny API client for tests: one user in one tenant."""
+_SNAKE_FIELD = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)+")
+_CAMEL_FIELD = re.compile(r"[a-z0-9]+(?:[A-Z][a-z0-9]*)+")
 
-    def __init__(self, base: str, token: str) -> None:
+
+def _to_camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def _to_snake(key: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).lower()
+
+
+class Client:
+    """A tiny API client for tests: one user in one tenant.
+
+    With ``case="camel"`` it asks the API for camelCase answers (``X-Abaco-Case: camel``), sends
+    actor fields in camelCase, checks that every top-level field of a result came back in
+    camelCase, and hands the test snake_case keys: the same tests then prove both modes.
+    """
+
+    def __init__(self, base: str, token: str, case: str = "snake") -> None:
         self.base = base
+        self.case = case
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {token}"
+        if case == "camel":
+            self.session.headers["X-Abaco-Case"] = "camel"
+
+    def _from_case(self, result):
+        if self.case != "camel":
+            return result
+        if isinstance(result, list):
+            return [self._from_case(item) for item in result]
+        if not isinstance(result, dict):
+            return result
+        snake = [k for k in result if _SNAKE_FIELD.fullmatch(k)]
+        assert not snake, f"camel mode answered snake_case fields: {snake}"
+        return {(_to_snake(k) if _CAMEL_FIELD.fullmatch(k) else k): v for k, v in result.items()}
 
     def call(self, method: str, path: str, **kw) -> requests.Response:
         return self.session.request(method, f"{self.base}{path}", timeout=30, **kw)
@@ -82,9 +115,16 @@ class Client:
         assert resp.status_code == 200, f"{method} {path} -> {resp.status_code}: {resp.text}"
         body = resp.json()
         assert body["status"] == "success"
-        return body["result"]
+        return self._from_case(body["result"])
+
+    def result(self, resp: requests.Response):
+        """The result of a successful answer, in snake_case whatever the mode."""
+        assert resp.status_code == 200, resp.text
+        return self._from_case(resp.json()["result"])
 
     def register(self, image: str, **fields) -> dict:
+        if self.case == "camel":
+            fields = {_to_camel(k): v for k, v in fields.items()}
         return self.ok("POST", "/actors", json={"image": image, **fields})
 
     def send(self, actor_id: str, message: str | dict, **params) -> str:
@@ -126,11 +166,17 @@ def tenant() -> str:
 
 
 @pytest.fixture
-def make_client(stack, authenticator):
+def make_client(stack, authenticator, case):
     def make(user: str, tenant: str, role: Role = Role.USER) -> Client:
-        return Client(stack, authenticator.mint(user, tenant, [role]))
+        return Client(stack, authenticator.mint(user, tenant, [role]), case)
 
     return make
+
+
+def pytest_generate_tests(metafunc):
+    """A module that sets ``CASE_MODES = ("snake", "camel")`` runs every test in both modes."""
+    if "case" in metafunc.fixturenames:
+        metafunc.parametrize("case", getattr(metafunc.module, "CASE_MODES", ("snake",)))
 
 
 @pytest.fixture

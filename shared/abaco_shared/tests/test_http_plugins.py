@@ -23,6 +23,7 @@ from abaco_shared.http import (
     principal,
     query_flag,
     raw,
+    requested_case,
 )
 
 VERSION = "9.8.7"
@@ -404,3 +405,12 @@ def test_display_time():
 )
 def test_canonical_paths(path, canonical):
     assert canonical_path(path) == canonical
+
+
+@pytest.mark.parametrize(
+    "header, default, expected",
+    [(None, "snake", "snake"), ("camel", "snake", "camel"), ("SNAKE", "camel", "snake"), ("kebab", "camel", "camel")],
+)
+def test_a_request_may_ask_for_its_key_case(header, default, expected):
+    environ = {} if header is None else {"HTTP_X_ABACO_CASE": header}
+    assert requested_case(environ, default) == expected
