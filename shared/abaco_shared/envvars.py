@@ -11,10 +11,44 @@ import re
 
 from .errors import ValidationError
 
-__all__ = ["check_name", "check_value", "MAX_VALUE"]
+__all__ = ["check_name", "check_value", "MAX_VALUE", "sender_may_set"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,255}")
 MAX_VALUE = 65_536
+
+
+# names a message's sender may not set: they change how the container's programs load and run
+# (the owner's image and default_environment decide those), or are the platform's own
+_PROTECTED = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "SHELL",
+        "ENV",
+        "BASH_ENV",
+        "IFS",
+        "MSG",
+        "HOSTNAME",
+        "PERL5LIB",
+        "PERL5OPT",
+        "NODE_OPTIONS",
+        "NODE_PATH",
+        "RUBYOPT",
+        "RUBYLIB",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
+        "CLASSPATH",
+        "GCONV_PATH",
+        "LOCPATH",
+        "TMPDIR",
+    }
+)
+_PROTECTED_PREFIXES = ("LD_", "PYTHON", "_abaco_", "_actor_configs", "DYLD_")
+
+
+def sender_may_set(name: str) -> bool:
+    """True for a query-parameter name that may become an environment variable of the container."""
+    return name not in _PROTECTED and not name.upper().startswith(tuple(p.upper() for p in _PROTECTED_PREFIXES))
 
 
 def check_name(name: object, where: str) -> str:

@@ -1,10 +1,11 @@
-"""The environment an actor container sees (reference section 2), later sources winning."""
+"""The environment an actor container sees (reference section 2)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from abaco_shared.envvars import sender_may_set
 from abaco_shared.messages import MailboxMessage
 from abaco_shared.models import Actor
 
@@ -27,9 +28,12 @@ def container_env(
     """``access_token`` is the execution's token from clientg (actors with ``token`` on), else "".
     ``actor_configs`` (``{config name: value}``, secrets in clear) becomes ``_actor_configs``, a
     Python repr as the original's, and ``_actor_configs_json``, exact JSON."""
-    env: dict[str, str] = {}
+    # the sender's query parameters first, never the names that steer how programs load (LD_*,
+    # PATH, PYTHON*...); then the owner's default_environment, which parameters cannot override;
+    # then what the platform set at POST (_abaco_*) and here
+    env: dict[str, str] = {str(k): _as_env(v) for k, v in msg.env.items() if sender_may_set(str(k))}
     env.update({str(k): _as_env(v) for k, v in (actor.default_environment or {}).items()})
-    env.update({str(k): _as_env(v) for k, v in msg.env.items()})
+    env.update({str(k): _as_env(v) for k, v in msg.env.items() if str(k).startswith("_abaco_")})
     env.update(
         {
             "_abaco_access_token": access_token,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from abaco_shared import configs, executions, logs, workers
+from abaco_shared.config import WorkerConfig
 from abaco_shared.configs import ConfigCipher
 from abaco_shared.containers import ContainerResult, ContainerSpec, DockerApi
 from abaco_shared.enums import ExecutionOutcome, WorkerStatus
@@ -57,6 +59,11 @@ class RunLimits:
     log_max_size: str = ""
     leave_containers: bool = False
 
+    @classmethod
+    def from_config(cls, wcfg: WorkerConfig) -> RunLimits:
+        """The fields of this class, taken from the [worker] section of the same names."""
+        return cls(**{f.name: getattr(wcfg, f.name) for f in dataclasses.fields(cls)})
+
     def run_time_for(self, actor: Actor) -> int:
         """The tightest of the actor's, the platform default and the hard cap (always bounded: the
         broker's consumer_timeout must stay above it, or the late ack would be refused)."""
@@ -77,6 +84,11 @@ class Confinement:
     global_mounts: tuple[str, ...] = ()
     privileged_mounts: tuple[str, ...] = ()
     docker_socket: str = "/var/run/docker.sock"
+
+    @classmethod
+    def from_config(cls, wcfg: WorkerConfig) -> Confinement:
+        """The fields of this class, taken from the [worker] section of the same names."""
+        return cls(**{f.name: getattr(wcfg, f.name) for f in dataclasses.fields(cls)})
 
     def user_for(self, actor: Actor) -> str | None:
         if actor.privileged or actor.use_container_uid:

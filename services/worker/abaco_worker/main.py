@@ -47,27 +47,8 @@ def build_worker(
         network=wcfg.network,
         cgroup_parent=cgroup_parent,
     )
-    limits = RunLimits(
-        max_run_time=wcfg.max_run_time,
-        max_run_time_limit=wcfg.max_run_time_limit,
-        mem_limit=wcfg.mem_limit,
-        max_cpus=wcfg.max_cpus,
-        pids_limit=wcfg.pids_limit,
-        stop_grace=wcfg.stop_grace,
-        max_log_length=wcfg.max_log_length,
-        log_max_size=wcfg.log_max_size,
-        leave_containers=wcfg.leave_containers,
-    )
-    confinement = Confinement(
-        uid=wcfg.uid,
-        gid=wcfg.gid,
-        read_only_root=wcfg.read_only_root,
-        tmp_size=wcfg.tmp_size,
-        mount_roots=wcfg.mount_roots,
-        global_mounts=wcfg.global_mounts,
-        privileged_mounts=wcfg.privileged_mounts,
-        docker_socket=wcfg.docker_socket,
-    )
+    limits = RunLimits.from_config(wcfg)
+    confinement = Confinement.from_config(wcfg)
     policy = RetryPolicy(wcfg.max_attempts, wcfg.retry_delay, wcfg.max_failures)
     signals = CompletionSignals(ctx.redis, cfg.redis.key_prefix)
     tokens = AccessTokens(

@@ -19,7 +19,7 @@ def _actor(**kw):
     return Actor(**base)
 
 
-def test_later_sources_win_and_abaco_variables_are_set():
+def test_sources_are_layered_and_abaco_variables_are_set():
     msg = MailboxMessage(
         execution_id="E1",
         content_type="application/json",
@@ -27,7 +27,7 @@ def test_later_sources_win_and_abaco_variables_are_set():
         env={"Y": "param", "_abaco_execution_id": "E1", "_abaco_username": "bob"},
     )
     env = container_env(_actor(), msg, "W1", "http://api")
-    assert env["X"] == "default" and env["Y"] == "param"
+    assert env["X"] == "default" and env["Y"] == "default", "a sender never overrides the owner's environment"
     assert env["MSG"] == "{'k': 'v'}", "Python repr, as the original's clients expect"
     assert env["_abaco_MSG_JSON"] == '{"k": "v"}'
     assert env["_abaco_Content_Type"] == env["_abaco_Content-Type"] == "application/json"
@@ -92,3 +92,20 @@ def test_systemd_parent_must_be_one_word(tmp_path):
     d.mkdir(parents=True)
     meter.remove()
     assert d.exists(), "systemd owns its slices"
+
+
+def test_a_sender_cannot_steer_how_the_containers_programs_load():
+    params = {
+        "LD_PRELOAD": "/tmp/x.so",
+        "PATH": "/tmp",
+        "PYTHONSTARTUP": "/tmp/x.py",
+        "ld_library_path": "/x",
+        "MSG": "spoof",
+        "_actor_configs": "{}",
+        "Z": "fine",
+    }
+    msg = MailboxMessage(execution_id="E1", content_type="str", message="hi", env=params)
+    env = container_env(_actor(default_environment={}), msg, "W1", "http://api")
+    assert env["Z"] == "fine" and env["MSG"] == "hi"
+    for name in ("LD_PRELOAD", "PATH", "PYTHONSTARTUP", "ld_library_path", "_actor_configs"):
+        assert name not in env, name
