@@ -25,18 +25,10 @@ from abaco_shared.http import (
     raw,
     requested_case,
 )
+from abaco_shared.testing.wsgi import Unreadable
 
 VERSION = "9.8.7"
 DEFAULT_MAX_BODY = 1000
-
-
-class Unreadable(io.RawIOBase):
-    """A request body that fails the test if anything reads it."""
-
-    def read(self, *args):
-        raise AssertionError("the body was read")
-
-    readline = readinto = read
 
 
 def call(app, method, path, body=b"", headers=None, content_type="application/json", stream=None, length=None):

@@ -3,7 +3,6 @@
 import io
 import json
 import urllib.parse
-from dataclasses import dataclass
 from wsgiref.util import setup_testing_defaults
 
 import pytest
@@ -17,6 +16,7 @@ from abaco_shared.enums import ExecutionOutcome, ExecutionStatus, Permission, Ro
 from abaco_shared.errors import ChannelTimeout
 from abaco_shared.messages import MailboxMessage
 from abaco_shared.models import Execution, Log
+from abaco_shared.testing.wsgi import Reply, Unreadable
 from abaco_shared.waiters import CompletionSignals
 from abaco_shared.workflows import mailbox as mailbox_workflow
 from abaco_shared.workflows.registration import register_actor
@@ -25,34 +25,6 @@ CFG = load_config(env={})
 AUTH = Authenticator(CFG.auth, b"x" * 32)
 ALICE = Principal("alice", "dev", frozenset({Role.USER}))
 IMAGE = "abaco/echo:latest"
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self):
-        return json.loads(self.body)
-
-    @property
-    def result(self):
-        return self.json["result"]
-
-    @property
-    def message(self):
-        return self.json["message"]
-
-
-class Unreadable(io.RawIOBase):
-    """A request body that fails the test if anything reads it."""
-
-    def read(self, *args):
-        raise AssertionError("the body was read")
-
-    readline = readinto = read
 
 
 def call(app, method, path, body=b"", *, user="alice", tenant="dev", content_type="text/plain", **kw):

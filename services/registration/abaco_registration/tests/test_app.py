@@ -4,7 +4,6 @@ import datetime as dt
 import io
 import json
 import urllib.parse
-from dataclasses import dataclass
 from wsgiref.util import setup_testing_defaults
 
 import pytest
@@ -17,39 +16,12 @@ from abaco_shared.enums import ExecutionOutcome, Permission, Role, WorkerStatus
 from abaco_shared.errors import ValidationError
 from abaco_shared.executions import Completion
 from abaco_shared.models import Actor, Execution, PermissionRecord, Worker
+from abaco_shared.testing.wsgi import Reply, Unreadable
 
 CFG = load_config(env={})
 AUTH = Authenticator(CFG.auth, b"x" * 32)
 IMAGE = "abaco/echo:latest"
 T0 = dt.datetime(2024, 5, 1, 12, 0, 0)
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self):
-        return json.loads(self.body)
-
-    @property
-    def result(self):
-        return self.json["result"]
-
-    @property
-    def message(self):
-        return self.json["message"]
-
-
-class Unreadable(io.RawIOBase):
-    """A request body that fails the test if anything reads it."""
-
-    def read(self, *args):
-        raise AssertionError("the body was read")
-
-    readline = readinto = read
 
 
 def call(app, method, path, *, user="alice", tenant="dev", roles=(Role.USER,), json_body=None, form=None, **kw):
