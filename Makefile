@@ -28,8 +28,9 @@ unit:          ## the fast tests alone (no services needed)
 lint:          ## ruff and mypy alone
 	.venv/bin/tox -e lint,type
 
-bench:         ## message throughput benchmark against the running stack
+bench:         ## latency and scale benchmarks against the running stack (numbers beside their floors)
 	.venv/bin/python bench/bench_messages.py
+	.venv/bin/python bench/bench_scale.py
 
 images:        ## build the local test images (busybox, echo, fail, sleep, python3, probe, pyactor, bombs)
 	bash scripts/build-images.sh

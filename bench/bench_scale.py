@@ -1,0 +1,418 @@
+"""Scale figures (issue "workers at scale"), each printed beside its floor measured in the same run.
+
+1. throughput: 4 threads looping the bare Docker SDK (create, start, wait, logs, remove) against
+   abaco with one actor of 4 workers and with 4 actors of 1 worker (messages POSTed at once);
+2. control-plane CPU per execution over those runs: every platform process (the APIs, spawner,
+   workers, health, clientg), with MongoDB, RabbitMQ, Redis and nginx beside it;
+3. cold start (register -> first COMPLETE) against a bare ``docker run --rm``, and how long a new
+   worker of an existing actor takes to be READY;
+4. idle worker memory (PSS, so pages shared with a parent count fairly) over N idle workers;
+5. the API with ``wrk``: GET /actors/{id} and POST .../messages through nginx beside a bare waitress
+   "hello" on the same machine.
+
+Not a test: it prints numbers. Run with ``make bench`` (after ``make up``); ``--quick`` for a short run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "shared"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_messages import bare_docker_run, pct  # noqa: E402
+
+from abaco_shared.auth import Authenticator  # noqa: E402
+from abaco_shared.config import Config, load_config  # noqa: E402
+from abaco_shared.enums import Role  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+INFRA = {"mongod": "mongod", "rabbitmq": "beam.smp", "redis": "redis-server", "nginx": "nginx"}
+TERMINAL = ("COMPLETE", "ERROR")
+
+
+# ------------------------------------------------------------------------------ processes
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def pids_matching(pattern: str) -> list[str]:
+    return [p for p in os.listdir("/proc") if p.isdigit() and pattern in _cmdline(p)]
+
+
+def cpu_ms(pids: list[str], children: bool = False) -> float:
+    """utime+stime (and, with ``children``, of their reaped children) of these processes, in ms."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+        if children:
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return total * 1000 / TICK
+
+
+def platform_cpu_ms() -> float:
+    """Every abaco Python process, plus what exited workers left in supervisord's children time."""
+    return cpu_ms(pids_matching("-m abaco_")) + cpu_ms(pids_matching("supervisord"), children=True)
+
+
+def infra_cpu_ms() -> dict[str, float]:
+    return {name: cpu_ms(pids_matching(pattern)) for name, pattern in INFRA.items()}
+
+
+def pss_kib(pid: str) -> int:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"^Pss:\s+(\d+) kB", text, re.M)
+    return int(match.group(1)) if match else 0
+
+
+# ------------------------------------------------------------------------------ the API
+@dataclass
+class Api:
+    base: str
+    token: str
+    admin_token: str
+
+    def __post_init__(self) -> None:
+        self.s = requests.Session()
+        self.s.headers["Authorization"] = f"Bearer {self.token}"
+        self.admin = requests.Session()
+        self.admin.headers["Authorization"] = f"Bearer {self.admin_token}"
+
+    def register(self, image: str, **fields: object) -> str:
+        r = self.s.post(f"{self.base}/actors", json={"image": image, **fields}, timeout=30)
+        r.raise_for_status()
+        return str(r.json()["result"]["id"])
+
+    def delete(self, aid: str) -> None:
+        self.s.delete(f"{self.base}/actors/{aid}", timeout=60)
+
+    def send(self, aid: str, message: str = "bench", **params: str) -> str:
+        r = self.s.post(f"{self.base}/actors/{aid}/messages", data={"message": message}, params=params, timeout=60)
+        r.raise_for_status()
+        return str(r.json()["result"]["execution_id"])
+
+    def sync(self, aid: str) -> None:
+        r = self.s.post(
+            f"{self.base}/actors/{aid}/messages",
+            data={"message": "bench"},
+            params={"_abaco_synchronous": "true"},
+            timeout=120,
+        )
+        r.raise_for_status()
+
+    def execution(self, aid: str, eid: str) -> dict:
+        return dict(self.s.get(f"{self.base}/actors/{aid}/executions/{eid}", timeout=30).json()["result"])
+
+    def workers(self, aid: str) -> list[dict]:
+        return list(self.s.get(f"{self.base}/actors/{aid}/workers", timeout=30).json()["result"])
+
+    def add_workers(self, aid: str, num: int) -> None:
+        self.admin.post(f"{self.base}/actors/{aid}/workers", json={"num": num}, timeout=30).raise_for_status()
+
+    def wait_ready_workers(self, aid: str, num: int, timeout: float = 120, poll: float = 0.02) -> float:
+        """Seconds until ``num`` workers of the actor are READY."""
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < timeout:
+            if sum(w.get("status") == "READY" for w in self.workers(aid)) >= num:
+                return time.perf_counter() - t0
+            time.sleep(poll)
+        raise TimeoutError(f"actor {aid}: {num} workers not READY within {timeout} s")
+
+    def wait_terminal(self, pairs: list[tuple[str, str]], timeout: float = 600) -> None:
+        pending = list(pairs)
+        deadline = time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(pending)} executions not terminal within {timeout} s")
+            aid, eid = pending[-1]
+            if self.execution(aid, eid)["status"] in TERMINAL:
+                pending.pop()
+            else:
+                time.sleep(0.05)
+
+
+# ------------------------------------------------------------------------------ 1. throughput
+def sdk_floor(cfg: Config, image: str, total: int, threads: int) -> float:
+    """Executions per second of ``threads`` threads looping the bare Docker SDK calls."""
+    client = docker.APIClient(base_url=cfg.host.docker_url or "unix:///var/run/docker.sock")
+    w = cfg.worker
+    host_config = client.create_host_config(
+        network_mode=w.network,
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        read_only=w.read_only_root,
+        tmpfs={"/tmp": f"rw,nosuid,nodev,size={w.tmp_size}"} if w.read_only_root else None,
+        mem_limit=w.mem_limit or None,
+        pids_limit=w.pids_limit or None,
+    )
+    counter = iter(range(total))
+    lock = threading.Lock()
+
+    def loop() -> None:
+        while True:
+            with lock:
+                if next(counter, None) is None:
+                    return
+            cid = client.create_container(
+                image, environment={"MSG": "bench"}, host_config=host_config, user=f"{w.uid}:{w.gid}"
+            )["Id"]
+            client.start(cid)
+            client.wait(cid)
+            client.logs(cid)
+            client.remove_container(cid, force=True)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        for f in [pool.submit(loop) for _ in range(threads)]:
+            f.result()
+    return total / (time.perf_counter() - t0)
+
+
+def abaco_throughput(api: Api, image: str, total: int, actors: int, workers_each: int) -> float:
+    aids = [api.register(image, name=f"bench-scale-{i}") for i in range(actors)]
+    try:
+        for aid in aids:
+            if workers_each > 1:
+                api.add_workers(aid, workers_each)
+            api.wait_ready_workers(aid, workers_each)
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            pairs = list(pool.map(lambda i: (aids[i % actors], api.send(aids[i % actors])), range(total)))
+        api.wait_terminal(pairs)
+        return total / (time.perf_counter() - t0)
+    finally:
+        for aid in aids:
+            api.delete(aid)
+
+
+# ------------------------------------------------------------------------------ 3. cold start
+def cold_start(api: Api, image: str) -> float:
+    t0 = time.perf_counter()
+    aid = api.register(image, name="bench-cold")
+    try:
+        api.sync(aid)
+        return (time.perf_counter() - t0) * 1000
+    finally:
+        api.delete(aid)
+
+
+def new_worker_ready(api: Api, image: str, samples: int) -> list[float]:
+    aid = api.register(image, name="bench-new-worker")
+    try:
+        api.wait_ready_workers(aid, 1)
+        times = []
+        for n in range(2, 2 + samples):
+            api.add_workers(aid, n)
+            times.append(api.wait_ready_workers(aid, n, poll=0.005) * 1000)
+        return times
+    finally:
+        api.delete(aid)
+
+
+# ------------------------------------------------------------------------------ 4. idle memory
+def idle_worker_pss(api: Api, image: str, count: int) -> list[int]:
+    aids: list[str] = []
+    try:
+        for i in range(count):
+            aids.append(api.register(image, name=f"bench-idle-{i}"))
+        for aid in aids:
+            api.wait_ready_workers(aid, 1)
+        time.sleep(2)  # let start-up garbage settle
+        return [pss_kib(pid) for pid in pids_matching("-m abaco_worker")]
+    finally:
+        for aid in aids:
+            api.delete(aid)
+
+
+# ------------------------------------------------------------------------------ 5. the API, with wrk
+HELLO = """
+import sys, waitress
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return [b"hello"]
+waitress.serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=int(sys.argv[2]), _quiet=True)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def bare_hello(threads: int) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HELLO, str(port), str(threads)], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def wrk(url: str, seconds: int, headers: dict[str, str], script: str = "") -> float:
+    """Requests per second that answered 2xx (non-2xx are reported and not counted)."""
+    cmd = ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency"]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    if script:
+        cmd += ["-s", f.name]
+    try:
+        out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(f.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if bad:
+        print(f"  ({url}: {bad.group(1)} of {total} answers were not 2xx/3xx; not counted)")
+        rps *= 1 - int(bad.group(1)) / total
+    return rps
+
+
+POST_SCRIPT = """
+wrk.method = "POST"
+wrk.body = "message=bench"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+"""
+
+
+def api_rates(api: Api, seconds: int, threads: int) -> tuple[float, float, float]:
+    """(bare hello, GET /actors/{id}, POST .../messages) requests per second."""
+    auth = {"Authorization": f"Bearer {api.token}"}
+    with bare_hello(threads) as hello_url:
+        hello = wrk(hello_url, seconds, {})
+    aid = api.register("abaco/sleep:latest", name="bench-api")
+    try:
+        api.wait_ready_workers(aid, 1)
+        get = wrk(f"{api.base}/actors/{aid}", seconds, auth)
+        # one long execution holds the actor's only worker: what wrk POSTs waits in the mailbox
+        blocker = api.send(aid, SLEEP_SECONDS="600")
+        post = wrk(f"{api.base}/actors/{aid}/messages", seconds, auth, POST_SCRIPT)
+        api.s.delete(f"{api.base}/actors/{aid}/messages", timeout=60)
+        api.s.delete(f"{api.base}/actors/{aid}/executions/{blocker}", timeout=30)
+    finally:
+        api.delete(aid)
+    return hello, get, post
+
+
+# ------------------------------------------------------------------------------ main
+def measure_cpu(fn: Callable[[], float]) -> tuple[float, float, dict[str, float]]:
+    p0, i0 = platform_cpu_ms(), infra_cpu_ms()
+    value = fn()
+    p1, i1 = platform_cpu_ms(), infra_cpu_ms()
+    return value, p1 - p0, {k: i1[k] - i0[k] for k in i0}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--image", default="abaco/echo:latest")
+    parser.add_argument("-n", type=int, default=200, help="messages per throughput run")
+    parser.add_argument("--idle", type=int, default=50, help="idle workers for the memory figure")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per URL")
+    parser.add_argument("--quick", action="store_true", help="n=40, 10 idle workers, 3 s wrk runs")
+    parser.add_argument("--url", default=os.environ.get("ABACO_URL", "http://127.0.0.1:8000"))
+    args = parser.parse_args()
+    if args.quick:
+        args.n, args.idle, args.seconds = 40, 10, 3
+    if not shutil.which("wrk"):
+        print("wrk is not installed (scripts/install.sh installs it)", file=sys.stderr)
+        return 1
+    cfg = load_config(env={**os.environ, "ABACO_HOME": str(ROOT)})
+    auth = Authenticator.from_file(cfg.auth)
+    api = Api(
+        args.url,
+        auth.mint("bench", "bench", [Role.USER]),
+        auth.mint("bench-admin", "bench", [Role.ADMIN]),
+    )
+
+    print(f"image {args.image}, {os.cpu_count()} cores, network={cfg.worker.network}")
+    print("\n1. throughput, executions/s (4 concurrent containers)")
+    floor = sdk_floor(cfg, args.image, args.n, 4)
+    one4, cpu_a, infra_a = measure_cpu(lambda: abaco_throughput(api, args.image, args.n, 1, 4))
+    four1, cpu_b, infra_b = measure_cpu(lambda: abaco_throughput(api, args.image, args.n, 4, 1))
+    print(f"  {'floor: 4 threads, bare Docker SDK':44}{floor:8.2f}")
+    print(f"  {'abaco: 1 actor x 4 workers':44}{one4:8.2f}   {one4 / floor:.2f} x floor   (target >= 0.95)")
+    print(f"  {'abaco: 4 actors x 1 worker':44}{four1:8.2f}   {four1 / floor:.2f} x floor   (target >= 0.95)")
+
+    runs = 2 * args.n
+    print(f"\n2. control-plane CPU per execution over those {runs} executions")
+    print(
+        f"  {'abaco processes (APIs, spawner, workers, health, clientg)':60}{(cpu_a + cpu_b) / runs:7.1f} ms"
+        "   (target <= 15)"
+    )
+    for name in INFRA:
+        print(f"  {name:60}{(infra_a[name] + infra_b[name]) / runs:7.1f} ms")
+
+    print("\n3. start-up")
+    floor_runs = [bare_docker_run(args.image, cfg.worker.network) for _ in range(10)]
+    cold = cold_start(api, args.image)
+    f50 = pct(floor_runs, 50)
+    print(f"  {'bare docker run --rm, p50 of 10':44}{f50:8.0f} ms")
+    print(f"  {'cold start: register -> first COMPLETE':44}{cold:8.0f} ms   {cold / f50:.2f} x floor (target <= 2)")
+    ready = new_worker_ready(api, args.image, 5)
+    print(
+        f"  {'new worker of an existing actor: READY':44}{statistics.median(ready):8.0f} ms   "
+        f"(median of {len(ready)}; max {max(ready):.0f}; target <= 300)"
+    )
+
+    print(f"\n4. idle worker memory ({args.idle} idle workers)")
+    pss = idle_worker_pss(api, args.image, args.idle)
+    if pss:
+        print(
+            f"  PSS per worker: median {statistics.median(pss) / 1024:.1f} MiB, max {max(pss) / 1024:.1f} MiB, "
+            f"{len(pss)} workers, total {sum(pss) / 1024:.0f} MiB   (target <= 40 MiB each)"
+        )
+
+    print(f"\n5. the API, wrk -t2 -c16 -d{args.seconds}s (requests/s)")
+    hello, get, post = api_rates(api, args.seconds, cfg.http.threads)
+    print(f"  {'bare waitress hello (floor)':44}{hello:8.0f}")
+    print(f"  {'GET /actors/{id} through nginx':44}{get:8.0f}   {get / hello:.2f} x floor   (target >= 0.5)")
+    print(
+        f"  {'POST /actors/{id}/messages through nginx':44}{post:8.0f}   {post / hello:.2f} x floor   (target >= 0.25)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
