@@ -67,7 +67,8 @@ def get(actor_dbid: str) -> Actor | None:
 
 def find(tenant: str, actor_id: str) -> Actor | None:
     """The actor ``actor_id`` of ``tenant``; another tenant's actor is never returned."""
-    return Actor.objects(db_id=key_for(tenant, actor_id), tenant=tenant).first()
+    son = Actor._get_collection().find_one({"_id": key_for(tenant, actor_id), "tenant": tenant})
+    return Actor._from_son(son) if son is not None else None
 
 
 def list_visible(tenant: str, only: Iterable[str] | None = None) -> list[Actor]:

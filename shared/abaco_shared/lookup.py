@@ -21,10 +21,17 @@ def get_actor(who: Principal, identifier: str, needed: Permission) -> Actor:
     caller's tenant; the level checked is the one on the actor.
     """
     actor = actors.find(who.tenant, actor_id_of(who.tenant, identifier))
-    if actor is None or permissions.level_of(who, actor.db_id) < Permission.READ:
-        raise NotFound(f"No actor found with identifier: {identifier}.")
-    permissions.require(who, actor.db_id, needed)
+    _check(who, actor.db_id if actor is not None else None, needed, f"No actor found with identifier: {identifier}.")
+    assert actor is not None
     return actor
+
+
+def _check(who: Principal, key: str | None, needed: Permission, missing: str) -> None:
+    """One permission read: below READ (or no object) is the 404 ``missing``, below ``needed`` a 403."""
+    level = permissions.level_of(who, key) if key is not None else Permission.NONE
+    if level < Permission.READ:
+        raise NotFound(missing)
+    permissions.check(level, needed)
 
 
 def actor_id_of(tenant: str, identifier: str) -> str:
@@ -39,9 +46,8 @@ def get_alias(who: Principal, alias: str, needed: Permission) -> Alias:
     """The alias ``alias`` of the caller's tenant, if the caller has ``needed`` on the alias itself
     (the same 404 as a missing alias without READ; READ without ``needed`` is a 403)."""
     record = aliases.get(who.tenant, alias)
-    if record is None or permissions.level_of(who, record.db_id) < Permission.READ:
-        raise NotFound(f"No alias found with identifier: {alias}.")
-    permissions.require(who, record.db_id, needed)
+    _check(who, record.db_id if record is not None else None, needed, f"No alias found with identifier: {alias}.")
+    assert record is not None
     return record
 
 
@@ -50,9 +56,8 @@ def get_config(who: Principal, name: str, needed: Permission) -> ActorConfig:
     (the same 404 as a missing config without READ; READ without ``needed`` is a 403)."""
     record = configs.get(who.tenant, name)
     key = configs.permission_key(who.tenant, name)
-    if record is None or permissions.level_of(who, key) < Permission.READ:
-        raise NotFound(f"No config found with name: {name}.")
-    permissions.require(who, key, needed)
+    _check(who, key if record is not None else None, needed, f"No config found with name: {name}.")
+    assert record is not None
     return record
 
 

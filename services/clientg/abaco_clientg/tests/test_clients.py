@@ -146,7 +146,8 @@ def test_token_lifetime_is_what_is_asked_within_bounds(clientg, actor, issued, a
 def test_a_wrong_secret_or_client_id_gets_no_token(clientg, actor, issued):
     client_id, secret = issued
 
-    wrong_secret = clientg.handle(req("token", actor, client_id=client_id, secret=secret[:-1] + "A"))
+    flipped = secret[:-1] + ("A" if secret[-1] != "A" else "B")  # never the right secret by chance
+    wrong_secret = clientg.handle(req("token", actor, client_id=client_id, secret=flipped))
     wrong_client = clientg.handle(req("token", actor, client_id="dev_W9", secret=secret))
     no_secret = clientg.handle(req("token", actor, client_id=client_id))
 
