@@ -28,14 +28,18 @@ __all__ = [
     "AbacoActorError",
     "Context",
     "get_context",
+    "get_binary_message",
     "send_message",
     "get_state",
     "update_state",
     "get_execution",
     "send_bytes_result",
+    "send_json_result",
 ]
 
+BINARY_DATA = "/_abaco_binary_data"
 RESULTS_SOCKET = "/_abaco_results.sock"
+MAX_RESULT = 131072  # bytes of one result datagram
 _NO_BODY = object()  # a call without a body (``None`` is the JSON value null)
 
 
@@ -103,6 +107,15 @@ def get_context(environ: dict[str, str] | None = None) -> Context:
     )
 
 
+def get_binary_message(path: str = BINARY_DATA) -> bytes:
+    """The payload of a binary message (``_abaco_Content_Type`` ``application/octet-stream``):
+    the read-only file the platform mounts at /_abaco_binary_data, read to its end (for a large
+    payload, open the file yourself and read it in pieces). FileNotFoundError when this
+    execution's message is not binary."""
+    with open(path, "rb") as payload:
+        return payload.read()
+
+
 def _q(segment: str) -> str:
     return urllib.parse.quote(segment, safe="")
 
@@ -158,7 +171,16 @@ def get_execution(execution_id: str | None = None, actor_id: str | None = None) 
     return _call("GET", path)
 
 
-def send_bytes_result(data: bytes) -> None:
-    """Send one result datagram (read back through GET .../executions/{id}/results)."""
+def send_bytes_result(data: bytes, path: str = RESULTS_SOCKET) -> None:
+    """Send one result datagram of at most 131072 bytes, kept in order and read back one per
+    GET .../executions/{id}/results (the first one also answers a synchronous call)."""
+    if len(data) > MAX_RESULT:
+        raise ValueError(f"a result is at most {MAX_RESULT} bytes, not {len(data)}")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        s.sendto(data, RESULTS_SOCKET)
+        s.sendto(data, path)
+
+
+def send_json_result(value: Any, path: str = RESULTS_SOCKET) -> None:
+    """Send any JSON value as one result (UTF-8 JSON text; the original's pickled
+    ``send_python_result`` is not offered: the platform never unpickles anything)."""
+    send_bytes_result(json.dumps(value).encode(), path)

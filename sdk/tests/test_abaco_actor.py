@@ -228,3 +228,36 @@ def test_an_unreachable_api_is_an_abaco_actor_error(monkeypatch):
         abaco_actor.get_state()
 
     assert caught.value.status == 0 and "cannot reach" in str(caught.value)
+
+
+# -- results --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def results_socket():
+    import socket
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir="/tmp") as where:
+        path = f"{where}/r.sock"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.bind(path)
+            s.settimeout(5)
+            yield path, s
+
+
+def test_results_are_datagrams_on_the_results_socket(results_socket):
+    path, receiver = results_socket
+
+    abaco_actor.send_bytes_result(b"\x00raw", path)
+    abaco_actor.send_json_result({"n": [1, 2]}, path)
+
+    assert receiver.recv(200_000) == b"\x00raw"
+    assert json.loads(receiver.recv(200_000)) == {"n": [1, 2]}
+
+
+def test_a_result_above_the_datagram_limit_is_refused_before_sending(results_socket):
+    path, _ = results_socket
+
+    with pytest.raises(ValueError, match="131072"):
+        abaco_actor.send_bytes_result(b"x" * (abaco_actor.MAX_RESULT + 1), path)

@@ -6,6 +6,7 @@ never contain ``_`` (see ``auth``), so the key splits back unambiguously.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -31,6 +32,9 @@ __all__ = [
     "mark_ready",
     "fail",
     "claim_worker_slot",
+    "cron_due",
+    "advance_cron",
+    "count_cron_missed",
     "delete",
     "accepts_work",
     "get_state",
@@ -123,6 +127,29 @@ def fail(actor_dbid: str, reason: str) -> bool:
 def claim_worker_slot(actor_dbid: str, slot: str) -> bool:
     """Atomically take the right to request a worker in time slot ``slot`` (one caller wins)."""
     return bool(Actor.objects(db_id=actor_dbid, worker_claim__ne=slot).update_one(set__worker_claim=slot))
+
+
+def cron_due(now: dt.datetime) -> list[Actor]:
+    """Actors whose next cron slot (``cron_next_time``) is at or before ``now``, earliest first."""
+    return list(Actor.objects(cron_next_time__lte=now).order_by("cron_next_time"))
+
+
+def advance_cron(
+    actor_dbid: str, expected: dt.datetime, next_time: dt.datetime | None, next_ex: str | None, missed: int = 0
+) -> bool:
+    """Move an actor's next cron slot from ``expected`` to ``next_time`` (and count ``missed``
+    slots), only if it is still ``expected``: of several health processes passing at once,
+    exactly one wins each slot."""
+    return bool(
+        Actor.objects(db_id=actor_dbid, cron_next_time=expected).update_one(
+            set__cron_next_time=next_time, set__cron_next_ex=next_ex, inc__cron_missed=missed
+        )
+    )
+
+
+def count_cron_missed(actor_dbid: str, slots: int) -> None:
+    """Add ``slots`` to the actor's count of cron slots that did not run."""
+    Actor.objects(db_id=actor_dbid).update_one(inc__cron_missed=slots)
 
 
 def delete(actor_dbid: str) -> None:

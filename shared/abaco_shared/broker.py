@@ -1,4 +1,5 @@
-"""The RabbitMQ connection layer over kombu: JSON only, bounded reconnects, one connection per thread.
+"""The RabbitMQ connection layer over kombu: JSON only, one connection per thread; publishing retries
+a bounded number of times, consuming waits out an outage for as long as it takes.
 
 Channels (``channels.py``) name queues and offer verbs; this module only moves JSON bodies.
 """
@@ -18,6 +19,7 @@ from kombu.exceptions import OperationalError
 from kombu.message import Message as Delivery
 
 from .errors import ChannelError, ChannelTimeout
+from .outages import RABBITMQ, Outage, store_of
 
 __all__ = ["Broker", "Delivery", "Queue"]
 
@@ -28,7 +30,8 @@ RETRY_POLICY = {"max_retries": 3, "interval_start": 0.1, "interval_step": 0.5, "
 
 
 def _log_retry(exc: Exception, interval: float) -> None:
-    log.warning("broker unreachable, retrying in %.1fs: %s", interval, exc)
+    # debug only: a caller that gives up says so once (a 503, or its loop's Outage), not per try
+    log.debug("broker unreachable, retrying in %.1fs: %s", interval, exc)
 
 
 def _missing_queue(exc: BaseException) -> bool:
@@ -52,14 +55,16 @@ class Broker:
         self._local = threading.local()
 
     # -- connections -------------------------------------------------------------------------
-    def connect(self) -> Connection:
-        """A new, connected kombu Connection (the caller owns and closes it)."""
+    def connect(self, retries: int | None = None) -> Connection:
+        """A new, connected kombu Connection (the caller owns and closes it), tried ``retries``
+        more times (default: this broker's ``retries``) before a ChannelError."""
         # publisher confirms: publish() returns only once the broker has taken the message
         conn = Connection(self.url, heartbeat=0, connect_timeout=5, transport_options={"confirm_publish": True})
+        retries = self.retries if retries is None else retries
         try:
-            conn.ensure_connection(max_retries=self.retries, errback=_log_retry, interval_max=2)
-        except conn.connection_errors + (OSError, OperationalError) as exc:
-            conn.release()
+            conn.ensure_connection(max_retries=retries, errback=_log_retry, interval_max=2)
+        except conn.connection_errors + conn.channel_errors + (OSError, OperationalError) as exc:
+            conn.release()  # channel errors too: a login refused while the broker starts up
             raise ChannelError(f"cannot connect to the message broker: {exc}") from exc
         return conn
 
@@ -209,8 +214,11 @@ class Broker:
         """Run ``on_message(body, delivery)`` for each message until ``stop`` is set.
 
         The callback acks or rejects. Bodies that are not JSON are rejected (dropped) unread.
-        A lost connection is re-established with the bounded retry of :meth:`connect`; a second
-        failure in a row propagates so that the process can exit and be restarted.
+        An outage is waited out, for as long as it takes (``outages.Outage``: back-off from 1 s
+        doubling to 10 s, one log line when it starts and one when it ends): a lost or refused
+        connection is tried again, and so is a delivery whose callback failed because a store is
+        unreachable (it is handed back to the queue first). Unacked deliveries of a lost
+        connection go back to their queue on the broker's side.
 
         A queue deleted under the consumer (RabbitMQ's ``basic.cancel``) is not a lost connection:
         consuming ends, nothing is declared again, and False is returned. With ``declare=False``
@@ -223,22 +231,39 @@ class Broker:
             log.error("rejected a message that is not JSON on %s: %s", delivery.delivery_info, exc)
             delivery.reject()
 
-        failures = 0
+        outage = Outage(f"the consumer of {', '.join(q.name for q in queues)}", logger=log)
+
+        def settle(body: dict[str, Any], delivery: Delivery) -> None:
+            try:
+                on_message(body, delivery)
+            except Exception as exc:
+                if store_of(exc) in (None, RABBITMQ):
+                    raise  # the broker's own failures end this connection (below)
+                if not delivery.acknowledged:
+                    delivery.requeue()
+                outage.wait(exc, stop)
+                return
+            outage.ended()
+
         while not stop.is_set():
-            conn = self.connect()
+            try:
+                conn = self.connect(retries=0)
+            except ChannelError as exc:
+                outage.wait(exc, stop, RABBITMQ)
+                continue
             try:
                 channel = conn.channel()
                 consumer = Consumer(
                     channel,
                     queues=queues,
-                    callbacks=[on_message],
+                    callbacks=[settle],
                     accept=ACCEPT,
                     prefetch_count=prefetch,
                     on_decode_error=reject_undecodable,
                     auto_declare=declare,
                 )
                 with consumer:
-                    failures = 0
+                    outage.ended()
                     while not stop.is_set():
                         try:
                             conn.drain_events(timeout=poll)
@@ -248,14 +273,11 @@ class Broker:
             except ConsumerCancelled as exc:
                 log.info("a consumed queue was deleted; stopped consuming: %s", exc)
                 return False
-            except conn.connection_errors + conn.channel_errors as exc:
+            except (*conn.connection_errors, *conn.channel_errors, ChannelError, OperationalError) as exc:
                 if not declare and _missing_queue(exc):
                     log.info("a consumed queue does not exist; not consuming: %s", exc)
                     return False
-                failures += 1
-                if failures > 1:
-                    raise ChannelError(f"lost the broker connection twice: {exc}") from exc
-                log.warning("broker connection lost, reconnecting: %s", exc)
+                outage.wait(exc, stop, RABBITMQ)
             finally:
                 conn.release()
         return True

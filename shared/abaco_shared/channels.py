@@ -8,16 +8,22 @@
 | spawner-worker  | spawner_worker_<worker_id>   | one-shot start barrier; expires after 5 min            |
 | results         | results_<db_id>_<exec_id>    | expires 20 min after last use                          |
 | clients         | clients                      | request/reply with a reply queue and correlation id    |
-| events          | events_channel_default       | durable                                                |
+| events          | events_channel_default       | durable; the events agent acks after delivering        |
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from .broker import Broker, Queue
 from .enums import Barrier, WorkerCommandName
-from .messages import ClientReply, ClientRequest, MailboxMessage, SpawnCommand, SpawnerReady, WorkerCommand
+from .messages import (
+    ClientReply,
+    ClientRequest,
+    EventMessage,
+    MailboxMessage,
+    SpawnCommand,
+    SpawnerReady,
+    WorkerCommand,
+)
 
 __all__ = [
     "CommandChannel",
@@ -132,11 +138,12 @@ class ClientsChannel:
 
 
 class EventsChannel:
-    """Actor and execution events, consumed by the events agent (later issue)."""
+    """Actor and execution events (``events.py``), consumed by the events agent, which acks each
+    one once its link message is queued and its webhook POST is settled (at-least-once)."""
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self.queue: Queue = broker.queue("events_channel_default")
 
-    def publish(self, event: dict[str, Any]) -> None:
-        self.broker.publish(self.queue, event)
+    def publish(self, msg: EventMessage) -> None:
+        self.broker.publish(self.queue, msg.to_dict())

@@ -39,13 +39,19 @@ __all__ = [
     "SpawnerConfig",
     "WorkerConfig",
     "HealthConfig",
+    "EventsConfig",
     "LogConfig",
+    "MetricsConfig",
     "load_config",
     "with_credentials",
 ]
 
 ENV_PREFIX = "ABACO__"
 MAX_LEEWAY = 300  # the most clock skew (seconds) a token's time claims are given
+MAX_IDEMPOTENCY_WINDOW = 30 * 86400  # seconds an Idempotency-Key is remembered, at most
+MAX_SYNC_WAITS = 4096  # synchronous calls one messages process may hold (one thread each)
+MAX_BINARY_LENGTH = 1 << 30  # waitress's own request body limit
+MAX_SOCKET_DIR = 64  # <socket_dir>/<worker id>/<execution id>.sock must fit a Unix socket path
 TOKEN_ALGORITHMS = ("HS256", "RS256")
 _TENANT_RE = re.compile(r"[A-Za-z0-9.-]{1,64}")  # no "_": record keys are "<tenant>_<id>"
 _T = typing.TypeVar("_T")
@@ -73,13 +79,29 @@ class HttpConfig:
     # a string or JSON message travels in the container's MSG variable, and Linux caps one
     # environment string at 128 KiB; larger payloads are for binary messages
     max_message_length: int = 120_000
+    # a binary (application/octet-stream) message, streamed into the blob store; nginx's
+    # client_max_body_size (etc/nginx.conf) must allow it
+    max_binary_length: int = 500_000_000
     sync_timeout: int = 120  # seconds a ?_abaco_synchronous=true call waits (below nginx's 300 s)
     # synchronous calls waiting at once in one messages process (more get a 429 at once); the
     # messages API serves with threads + max_sync_waits threads, so waits never take the
     # `threads` that answer everything else
-    max_sync_waits: int = 8
-    max_sync_waits_per_user: int = 2  # per tenant and user: one caller cannot take them all
+    max_sync_waits: int = 256
+    max_sync_waits_per_user: int = 200  # per tenant and user: one caller cannot take them all
+    # GET .../logs?follow=true streams held at once in one registration process (more get a
+    # 429), per tenant and user, and for at most log_follow_timeout seconds (below nginx's
+    # 300 s read timeout: a stream may stay silent); registration serves with threads +
+    # max_log_follows threads
+    max_log_follows: int = 8
+    max_log_follows_per_user: int = 2
+    log_follow_timeout: int = 240
     show_traceback: bool = False
+    # an API request that meets an unreachable MongoDB answers 503 (with Retry-After) after this
+    # many seconds (its server selection timeout in the API processes; daemons wait outages out)
+    store_timeout: float = 3.0
+    # a repeated POST .../messages with the same Idempotency-Key (same actor and sender) within
+    # this many seconds answers the first execution instead of running the message again
+    idempotency_window: int = 86400
     case: str = "snake"  # or "camel": response keys in camelCase (reference 1.1); requests take both
 
 
@@ -106,6 +128,9 @@ class RedisConfig:
     user: str = "abaco"
     password: str = field(default="", repr=False)
     password_file: str = ""  # defaults to <data_dir>/secrets/redis_password
+    # connections one process may open (they are opened on demand): every synchronous call holds
+    # one while it waits, so the messages API needs http.threads + http.max_sync_waits and some
+    max_connections: int = 1024
 
 
 @dataclass(frozen=True)
@@ -213,6 +238,9 @@ class WorkerConfig:
     retry_delay: float = 1.0  # seconds before a message whose container did not start is retried
     max_failures: int = 5  # unexpected failures in a row before a worker gives up and exits
     stop_grace: int = 10  # seconds a container gets between SIGTERM and SIGKILL
+    # a container still running after this many seconds has its output copied to its logs record
+    # every this many seconds while it runs (GET .../logs shows it); 0: only at exit
+    live_log_interval: float = 1.0
     # -- what an actor container may use and reach (an actor's own mem_limit/max_cpus win) ----
     mem_limit: str = "1g"  # "" is unlimited
     max_cpus: int = 1_000_000_000  # nano-CPUs (1 CPU); 0 is unlimited
@@ -226,6 +254,12 @@ class WorkerConfig:
     global_mounts: tuple[str, ...] = ()  # "host:container:ro|rw", {username} {tenant_id} {actor_id}
     privileged_mounts: tuple[str, ...] = ()  # added for privileged actors
     docker_socket: str = "/var/run/docker.sock"  # mounted into privileged actors only
+    # -- results: datagrams an execution sends to /_abaco_results.sock (abaco_shared.results) ----
+    socket_dir: str = ""  # <socket_dir>/<worker>/<execution>.sock on the host; "" is <data_dir>/sockets
+    max_results: int = 1000  # datagrams kept per execution; more are dropped (and said so)
+    max_result_bytes: int = 64 * 1024 * 1024  # bytes kept per execution; more are dropped
+    # -- binary messages: the payload as a read-only file at /_abaco_binary_data (abaco_worker.binary)
+    binary_dir: str = ""  # <binary_dir>/<worker>/<execution> on the host; "" is <data_dir>/binary
 
 
 @dataclass(frozen=True)
@@ -234,11 +268,38 @@ class HealthConfig:
     reap_interval: int = 5  # seconds between checks for dead workers and orphan containers
     startup_timeout: int = 120  # a worker not READY this long after its request is reaped
     lost_after: int = 300  # an unclaimed execution this old, with an empty mailbox, lost its message
+    cron_interval: int = 10  # seconds between cron passes (a slot runs at most this late)
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    """The events agent (README "Events, links and webhooks"): webhook signing and delivery."""
+
+    # the key each actor's webhook secret is derived from (HMAC-SHA256); when empty it is read
+    # from webhook_key_file (default <data_dir>/secrets/webhook_key), which is made if missing
+    webhook_key: str = field(default="", repr=False)
+    webhook_key_file: str = ""
+    webhook_timeout: float = 5.0  # seconds to connect, and to wait for the answer, per POST
+    webhook_attempts: int = 5  # tries of one POST (connection errors, timeouts, 429 and 5xx)
+    webhook_backoff: float = 1.0  # seconds before the 2nd try, doubled before each next (1, 2, 4, 8)
+    webhook_backoff_max: float = 60.0  # the longest pause between tries (also caps Retry-After)
+    threads: int = 4  # deliveries at once; a delivery waiting to be retried takes none
+    prefetch: int = 64  # events taken from the queue and not yet settled
 
 
 @dataclass(frozen=True)
 class LogConfig:
     level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """``GET /metrics`` (admin API): an admin token sees its tenant's actors, workers and
+    executions (admins of ``operator_tenants``: every tenant's)."""
+
+    access: str = "admin"  # or "loopback": callers on this host (through nginx too) need no token
+    operator_tenants: tuple[str, ...] = ()
+    max_mailboxes: int = 200  # mailbox lengths read per scrape (one broker round trip each)
 
 
 @dataclass(frozen=True)
@@ -253,7 +314,9 @@ class Config:
     spawner: SpawnerConfig = field(default_factory=SpawnerConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     @property
     def data_path(self) -> Path:
@@ -383,10 +446,14 @@ def _derive_paths(cfg: Config, env: Mapping[str, str]) -> Config:
     )
     _validate(cfg)
     auth = _derive_auth(cfg.auth, home, data_dir)
+    events = dataclasses.replace(
+        cfg.events, webhook_key_file=cfg.events.webhook_key_file or os.path.join(data_dir, "secrets", "webhook_key")
+    )
     return dataclasses.replace(
         cfg,
         general=general,
         auth=auth,
+        events=events,
         mongo=_with_password(cfg.mongo, data_dir, "mongo"),
         redis=_with_password(cfg.redis, data_dir, "redis"),
         rabbit=_with_password(cfg.rabbit, data_dir, "rabbit"),
@@ -438,6 +505,17 @@ def _validate_auth(cfg: Config) -> None:
                 raise ConfigError(f"config auth: role name {name!r} is in both {seen[name]}_roles and {level}_roles")
 
 
+def _validate_events(ev: EventsConfig) -> None:
+    if not 0 < ev.webhook_timeout <= 60:
+        raise ConfigError("config events.webhook_timeout must be more than 0 and at most 60 seconds")
+    if not 1 <= ev.webhook_attempts <= 20:
+        raise ConfigError("config events.webhook_attempts must be between 1 and 20")
+    if ev.webhook_backoff < 0 or ev.webhook_backoff_max < ev.webhook_backoff:
+        raise ConfigError("config events.webhook_backoff must be at least 0 and at most events.webhook_backoff_max")
+    if not 1 <= ev.threads <= 64 or ev.prefetch < ev.threads:
+        raise ConfigError("config events.threads must be between 1 and 64, and events.prefetch at least threads")
+
+
 def _validate(cfg: Config) -> None:
     _validate_auth(cfg)
     if cfg.spawner.pull_policy not in {p.value for p in PullPolicy}:
@@ -451,9 +529,45 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"config worker mounts: {exc}") from None
     if cfg.http.threads < 1:
         raise ConfigError("config http.threads must be at least 1")
+    if not 1 <= cfg.health.cron_interval <= 60:
+        raise ConfigError("config health.cron_interval must be 1 to 60 seconds (cron has minute slots)")
+    if not 0.5 <= cfg.http.store_timeout <= 60:
+        raise ConfigError("config http.store_timeout must be 0.5 to 60 seconds")
+    if not 60 <= cfg.http.idempotency_window <= MAX_IDEMPOTENCY_WINDOW:
+        raise ConfigError(f"config http.idempotency_window must be 60 to {MAX_IDEMPOTENCY_WINDOW} seconds")
     if cfg.http.case not in ("snake", "camel"):
         raise ConfigError("config http.case must be 'snake' or 'camel'")
     if cfg.http.max_sync_waits < 1 or cfg.http.max_sync_waits_per_user < 1:
         raise ConfigError("config http.max_sync_waits and http.max_sync_waits_per_user must be at least 1")
+    if not 1 <= min(cfg.http.max_log_follows, cfg.http.max_log_follows_per_user, cfg.http.log_follow_timeout):
+        raise ConfigError(
+            "config http.max_log_follows, http.max_log_follows_per_user and http.log_follow_timeout must be at least 1"
+        )
+    if cfg.http.max_log_follows > MAX_SYNC_WAITS:  # each one holds a thread of the registration API
+        raise ConfigError(f"config http.max_log_follows must be at most {MAX_SYNC_WAITS}")
+    if cfg.worker.live_log_interval < 0:
+        raise ConfigError("config worker.live_log_interval must be 0 (off) or a positive number of seconds")
+    if cfg.http.max_sync_waits > MAX_SYNC_WAITS:  # each one holds a thread of the messages API
+        raise ConfigError(f"config http.max_sync_waits must be at most {MAX_SYNC_WAITS}")
+    if cfg.redis.max_connections < cfg.http.threads + cfg.http.max_sync_waits + 16:  # each wait holds one
+        raise ConfigError(
+            "config redis.max_connections must be at least http.threads + http.max_sync_waits + 16 "
+            f"({cfg.http.threads + cfg.http.max_sync_waits + 16})"
+        )
+    if not 1 <= cfg.http.max_binary_length <= MAX_BINARY_LENGTH:
+        raise ConfigError(f"config http.max_binary_length must be 1 to {MAX_BINARY_LENGTH} bytes")
+    if cfg.http.sync_timeout < 1:
+        raise ConfigError("config http.sync_timeout must be at least 1 second")
+    if cfg.worker.max_results < 1 or cfg.worker.max_result_bytes < 1:
+        raise ConfigError("config worker.max_results and worker.max_result_bytes must be at least 1")
+    if len(cfg.worker.socket_dir) > MAX_SOCKET_DIR:  # a Unix socket path has at most 107 bytes
+        raise ConfigError(f"config worker.socket_dir must be at most {MAX_SOCKET_DIR} characters long")
+    _validate_events(cfg.events)
     if cfg.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("config log.level must be DEBUG, INFO, WARNING or ERROR")
+    if cfg.metrics.access not in ("admin", "loopback"):
+        raise ConfigError("config metrics.access must be 'admin' or 'loopback'")
+    if not 0 <= cfg.metrics.max_mailboxes <= 10_000:
+        raise ConfigError("config metrics.max_mailboxes must be between 0 and 10000")
+    if not all(_TENANT_RE.fullmatch(t) for t in cfg.metrics.operator_tenants):
+        raise ConfigError("config metrics.operator_tenants: tenant ids are letters, digits, '-' and '.'")

@@ -132,6 +132,10 @@ class DockerApi(Protocol):
         is left for :meth:`remove` (on a failure it is removed here)."""
         ...
 
+    def logs(self, cid: str, max_log_length: int = 1_000_000) -> str:
+        """A running container's output so far, cut at ``max_log_length`` bytes as :meth:`run` cuts it."""
+        ...
+
     def stop(self, cid: str, grace: int = 10) -> None: ...
 
     def remove(self, cid: str) -> None: ...
@@ -245,6 +249,13 @@ class DockerEngine:
         except BaseException:
             self.remove(cid)
             raise
+
+    def logs(self, cid: str, max_log_length: int = 1_000_000) -> str:
+        """A running container's output so far, cut at ``max_log_length`` bytes as :meth:`run` cuts it."""
+        try:
+            return _truncate(self._logs(cid, max_log_length), max_log_length)
+        except DOCKER_ERRORS as exc:
+            raise DockerError(f"cannot read the logs of container {cid[:12]}: {exc}") from exc
 
     def _logs(self, cid: str, limit: int) -> bytes:
         """The container's output, read as a stream and cut at ``limit`` bytes (plus one, to tell)."""

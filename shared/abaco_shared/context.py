@@ -26,8 +26,14 @@ class Context:
         self.redis.close()
 
 
-def build_context(cfg: Config, with_auth: bool = False) -> Context:
-    connect_mongo(cfg.mongo)
-    broker = Broker(cfg.rabbit.broker_url(), retries=cfg.rabbit.connect_retries, prefix=cfg.rabbit.queue_prefix)
+API_BROKER_RETRIES = 1  # one more try, 2 s later: an API answers 503 rather than wait
+
+
+def build_context(cfg: Config, with_auth: bool = False, serves_http: bool = False) -> Context:
+    """The connections of one process. ``serves_http``: an API, whose requests fail fast (503)
+    while a store is down (``http.store_timeout``, one broker retry) where a daemon waits."""
+    connect_mongo(cfg.mongo, timeout_ms=int(cfg.http.store_timeout * 1000) if serves_http else None)
+    retries = min(API_BROKER_RETRIES, cfg.rabbit.connect_retries) if serves_http else cfg.rabbit.connect_retries
+    broker = Broker(cfg.rabbit.broker_url(), retries=retries, prefix=cfg.rabbit.queue_prefix)
     auth = Authenticator.from_config(cfg) if with_auth else None
     return Context(cfg=cfg, broker=broker, redis=connect_redis(cfg.redis), auth=auth)

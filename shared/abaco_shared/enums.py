@@ -15,6 +15,7 @@ __all__ = [
     "Barrier",
     "PullPolicy",
     "ContentType",
+    "DeadLetter",
 ]
 
 
@@ -119,6 +120,14 @@ class PullPolicy(enum.StrEnum):
     IF_NOT_PRESENT = "if-not-present"
     ALWAYS = "always"
     NEVER = "never"  # local images only: air-gapped hosts
+
+
+class DeadLetter(enum.StrEnum):
+    """An execution whose message a worker gave up on (``Execution.dead_letter``; unset otherwise)."""
+
+    HELD = "HELD"  # listed under /actors/{id}/dead_letters, waiting to be re-sent or discarded
+    RESENT = "RESENT"  # re-sent as the execution named by ``resent_as``
+    DISCARDED = "DISCARDED"
 
 
 class ContentType(enum.StrEnum):

@@ -11,10 +11,12 @@ __all__ = [
     "MethodNotAllowed",
     "Conflict",
     "PayloadTooLarge",
+    "LengthRequired",
     "TooManyRequests",
     "WaitTimeout",
     "ChannelError",
     "ChannelTimeout",
+    "StoreUnavailable",
     "DockerError",
     "ConfigError",
 ]
@@ -88,6 +90,13 @@ class PayloadTooLarge(AbacoError):
     code = "too_large"
 
 
+class LengthRequired(AbacoError):
+    """The request body must declare its size with a Content-Length header."""
+
+    http_status = 411
+    code = "length_required"
+
+
 class TooManyRequests(AbacoError):
     """Too many requests of this kind are in flight; try again later."""
 
@@ -113,6 +122,13 @@ class ChannelTimeout(ChannelError):
     """No reply arrived on a request/reply channel within its timeout."""
 
     code = "channel_timeout"
+
+
+class StoreUnavailable(AbacoError):
+    """A backing store (MongoDB, Redis or RabbitMQ) cannot be reached; try again shortly."""
+
+    http_status = 503
+    code = "store_unavailable"
 
 
 class DockerError(AbacoError):

@@ -16,7 +16,7 @@ from typing import Any
 
 from mongoengine.queryset.visitor import Q
 
-from .enums import ExecutionOutcome, ExecutionStatus
+from .enums import DeadLetter, ExecutionOutcome, ExecutionStatus
 from .models import Actor, Execution, utcnow
 from .paging import find_page
 
@@ -35,6 +35,7 @@ __all__ = [
     "end",
     "end_pending",
     "end_lost",
+    "pending",
     "page",
     "search",
     "totals",
@@ -42,6 +43,7 @@ __all__ = [
     "actors_with_unclaimed_before",
     "actors_with_unfinished",
     "running_worker",
+    "count_by_status",
 ]
 
 TERMINAL = [s.value for s in ExecutionStatus if s.terminal]
@@ -85,8 +87,10 @@ def submit(
     content_type: str,
     message: Any,
     params: dict[str, str],
+    binary_ref: str | None = None,
 ) -> Execution:
-    """Record a new SUBMITTED execution for a message about to be queued."""
+    """Record a new SUBMITTED execution for a message about to be queued (``binary_ref``: the
+    blob of a binary message's payload, kept for a re-send)."""
     ex = Execution(
         db_id=key_for(actor.db_id, execution_id),
         execution_id=execution_id,
@@ -95,6 +99,7 @@ def submit(
         executor=executor,
         content_type=content_type,
         message=message,
+        binary_ref=binary_ref,
         params=params,
         message_received_time=utcnow(),
     )
@@ -196,12 +201,16 @@ def _ended(outcome: ExecutionOutcome, reason: str) -> dict[str, object]:
     }
 
 
-def end(ex_dbid: str, outcome: ExecutionOutcome, reason: str) -> bool:
-    """End an execution that did not run to an exit code (ERROR with ``outcome`` and ``reason``).
+def end(ex_dbid: str, outcome: ExecutionOutcome, reason: str, dead_letter: bool = False) -> bool:
+    """End an execution that did not run to an exit code (ERROR with ``outcome`` and ``reason``);
+    with ``dead_letter``, in the same update, hold its message as a dead letter (``dead_letters``).
 
     Only an unfinished execution is ended: a COMPLETE one keeps its result.
     """
-    return bool(Execution.objects(db_id=ex_dbid, status__in=UNFINISHED).update_one(**_ended(outcome, reason)))
+    update = _ended(outcome, reason)
+    if dead_letter:
+        update["set__dead_letter"] = DeadLetter.HELD.value
+    return bool(Execution.objects(db_id=ex_dbid, status__in=UNFINISHED).update_one(**update))
 
 
 def end_pending(actor_dbid: str, reason: str) -> int:
@@ -220,6 +229,13 @@ def end_lost(actor_dbid: str, cutoff: dt.datetime, reason: str) -> int:
         message_received_time__lt=cutoff,
     )
     return int(lost.update(**_ended(ExecutionOutcome.LOST, reason)))
+
+
+def pending(actor_dbid: str, limit: int) -> list[Execution]:
+    """The actor's first ``limit`` SUBMITTED executions, oldest first: the messages waiting in its
+    mailbox (or being retried), read from their records without touching the mailbox."""
+    qs = Execution.objects(actor_dbid=actor_dbid, status=ExecutionStatus.SUBMITTED.value)
+    return list(qs.order_by("message_received_time", "db_id").limit(limit))
 
 
 def page(actor_dbid: str, limit: int, skip: int) -> list[Execution]:
@@ -286,3 +302,15 @@ def totals_by_actor(tenant: str) -> dict[str, Totals]:
         row["_id"]: Totals(**{k: int(row[k]) for k in ("count", "cpu", "io", "runtime")})
         for row in Execution.objects.aggregate(pipeline)
     }
+
+
+def count_by_status(tenant: str | None = None) -> dict[tuple[str, str], int]:
+    """How many execution records there are per ``(status, outcome)`` (outcome "" while it has
+    none), of one tenant (indexed) or of all (a scan of the collection)."""
+    match = {"$match": {"tenant": tenant}} if tenant is not None else {"$match": {}}
+    group = {"$group": {"_id": {"status": "$status", "outcome": "$outcome"}, "n": {"$sum": 1}}}
+    counts: dict[tuple[str, str], int] = {}
+    for row in Execution.objects.aggregate([match, group]):
+        key = (str(row["_id"].get("status") or ""), str(row["_id"].get("outcome") or ""))
+        counts[key] = counts.get(key, 0) + int(row["n"])
+    return counts

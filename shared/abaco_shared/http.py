@@ -25,7 +25,7 @@ from typing import Any
 import bottle
 from bottle import FormsDict, HTTPError, HTTPResponse, request, response
 
-from . import nonces
+from . import nonces, outages
 from .auth import Authenticator, Principal
 from .errors import AbacoError, PayloadTooLarge, ValidationError
 
@@ -289,6 +289,16 @@ class EnvelopePlugin:
     def render_error(self, message: str, status: int) -> str:
         return self.render({"status": "error", "message": message, "result": None}, status)
 
+    def render_failure(self, exc: AbacoError, cause: BaseException | None = None) -> str:
+        """An AbacoError in the error envelope. A 503 says when to try again (``Retry-After``),
+        and a store outage names the store (the driver's own words, or ``cause``, are logged)."""
+        if exc.http_status >= 500:
+            log.error("%s %s failed: %s", request.method, request.path, cause or exc, extra=exc.context)
+        if exc.http_status == 503:
+            response.set_header("Retry-After", str(outages.RETRY_AFTER))
+            exc = outages.unavailable(exc) or exc
+        return self.render_error(exc.message, exc.http_status)
+
     def apply(self, callback: Callback, route: bottle.Route) -> Callback:
         # camel mode; a route whose result keys are data, not field names, says camel=False (the
         # permissions maps {user: level} of every .../permissions route do by default)
@@ -298,12 +308,13 @@ class EnvelopePlugin:
             try:
                 result = callback(*args, **kwargs)
             except AbacoError as exc:
-                if exc.http_status >= 500:
-                    log.error("%s %s failed: %s", request.method, request.path, exc, extra=exc.context)
-                return self.render_error(exc.message, exc.http_status)
+                return self.render_failure(exc)
             except HTTPResponse:
                 raise
-            except Exception:
+            except Exception as exc:
+                outage = outages.unavailable(exc)  # MongoDB, Redis or RabbitMQ down: a 503, not a 500
+                if outage is not None:
+                    return self.render_failure(outage, cause=exc)
                 log.exception("unhandled error on %s %s", request.method, request.path)
                 return self.render_error(GENERIC_500, 500)
             camel = convertible and requested_case(request.environ, self.case) == "camel"
@@ -404,6 +415,9 @@ class AbacoApp(bottle.Bottle):
             return self.envelope.render_error("Invalid HTTP method on requested resource.", 405)
         if res.status_code in (404, 405):  # a 405 allowing only OPTIONS is the CORS catch-all
             return self.envelope.render_error(f"Not found: {request.path}", 404)
+        outage = outages.unavailable(res.exception) if res.exception is not None else None
+        if outage is not None:
+            return self.envelope.render_failure(outage, cause=res.exception)
         if res.status_code >= 500:
             if res.traceback:
                 log.error("unhandled error on %s %s\n%s", request.method, request.path, res.traceback)
@@ -412,12 +426,28 @@ class AbacoApp(bottle.Bottle):
 
     def _options(self, path: str) -> dict[str, Any]:
         response.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
-        response.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id, X-Tapis-Token")
+        response.set_header(
+            "Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id, X-Tapis-Token, Idempotency-Key"
+        )
         return ok(None)
 
 
 def serve(app: bottle.Bottle, host: str, port: int, threads: int) -> None:
-    """Serve a WSGI app with waitress until SIGTERM/SIGINT."""
+    """Serve a WSGI app with waitress until SIGTERM/SIGINT.
+
+    Every thread may hold a connection (a synchronous call holds one for minutes), so waitress
+    accepts ``threads + 100`` connections (its default limit is 100) and polls them with poll(),
+    which has no FD_SETSIZE limit.
+    """
     import waitress
 
-    waitress.serve(app, host=host, port=port, threads=threads, ident="abaco", _quiet=True)
+    waitress.serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        connection_limit=threads + 100,
+        asyncore_use_poll=True,
+        ident="abaco",
+        _quiet=True,
+    )

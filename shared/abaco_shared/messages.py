@@ -22,6 +22,7 @@ __all__ = [
     "SpawnerReady",
     "ClientRequest",
     "ClientReply",
+    "EventMessage",
     "WORKER_COMMANDS",
 ]
 
@@ -84,7 +85,9 @@ class SpawnCommand(WireMessage):
 
 @dataclass
 class MailboxMessage(WireMessage):
-    """Actor mailbox: one message to run. ``env`` holds query parameters and ``_abaco_*`` values."""
+    """Actor mailbox: one message to run. ``env`` holds query parameters and ``_abaco_*`` values.
+    A binary message carries its payload's blob id (``abaco_shared.blobs``) and size, never the
+    bytes; other messages leave them empty (and bodies of earlier releases have neither)."""
 
     kind: ClassVar[str] = "mailbox message"
     execution_id: str
@@ -92,6 +95,8 @@ class MailboxMessage(WireMessage):
     message: Any = None
     env: dict[str, str] = field(default_factory=dict)
     executor: str = ""
+    binary_ref: str = ""
+    binary_size: int = 0
 
 
 @dataclass
@@ -146,3 +151,18 @@ class ClientReply(WireMessage):
     message: str = ""
     secret: str = field(default="", repr=False)
     token: str = field(default="", repr=False)
+
+
+@dataclass
+class EventMessage(WireMessage):
+    """Events channel: one actor or execution event (``events.build_event``), for the events agent."""
+
+    kind: ClassVar[str] = "event"
+    event: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.event, dict):
+            raise ValidationError("event: field 'event' must be an object")
+        for name in ("tenant_id", "event_type", "actor_id", "actor_dbid", "_abaco_link", "_abaco_webhook"):
+            if not isinstance(self.event.get(name), str):
+                raise ValidationError(f"event: field {name!r} is missing or not a string")

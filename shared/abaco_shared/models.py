@@ -20,7 +20,7 @@ from mongoengine import (
     StringField,
 )
 
-from .enums import ActorStatus, ExecutionStatus, WorkerStatus
+from .enums import ActorStatus, DeadLetter, ExecutionStatus, WorkerStatus
 
 __all__ = ["Actor", "Worker", "Execution", "Log", "PermissionRecord", "Alias", "Nonce", "ActorConfig", "utcnow"]
 
@@ -38,7 +38,7 @@ def _choices(enum_cls: type) -> list[str]:
 class Actor(Document):
     meta = {
         "collection": "actors",
-        "indexes": [{"fields": ("tenant", "actor_id"), "unique": True}, ("tenant", "owner")],
+        "indexes": [{"fields": ("tenant", "actor_id"), "unique": True}, ("tenant", "owner"), "cron_next_time"],
     }
 
     db_id = StringField(primary_key=True)
@@ -65,7 +65,10 @@ class Actor(Document):
     log_ex = IntField(null=True)
     cron_schedule = StringField(null=True)
     cron_on = BooleanField(default=False)
-    cron_next_ex = StringField(null=True)
+    cron_next_ex = StringField(null=True)  # the next slot in the original's "Y-M-D H" form
+    cron_start = DateTimeField(null=True)  # the schedule's first slot: every slot counts from it
+    cron_next_time = DateTimeField(null=True)  # the next slot, exactly (see workflows.cron)
+    cron_missed = IntField(default=0)  # slots that did not run while cron_on (see workflows.cron)
     run_as_executor = BooleanField(default=False)
     max_run_time = IntField(null=True)
     revision = IntField(default=1)
@@ -103,7 +106,15 @@ class Worker(Document):
 class Execution(Document):
     meta = {
         "collection": "executions",
-        "indexes": [("actor_dbid", "-message_received_time"), "tenant", "status"],
+        "indexes": [
+            ("actor_dbid", "-message_received_time"),
+            "tenant",
+            "status",
+            {  # the few dead letters of an actor, without scanning its executions
+                "fields": ("actor_dbid", "dead_letter", "-message_received_time"),
+                "partialFilterExpression": {"dead_letter": {"$exists": True}},
+            },
+        ],
     }
 
     db_id = StringField(primary_key=True)
@@ -124,10 +135,13 @@ class Execution(Document):
     exit_code = IntField(null=True)
     final_state = DictField(default=dict)
     content_type = StringField(default="str")
-    message = DynamicField(null=True)  # the input message (its size only, for binary)
+    message = DynamicField(null=True)  # the input message; for binary {"binary_size": N}
+    binary_ref = StringField()  # a binary message's payload in the blob store (blobs.py); never shown
     params = DictField(default=dict)  # query parameters sent with the message
     attempts = IntField(default=0)
     limits = DictField(default=dict)  # the limits its container ran under
+    dead_letter = StringField(choices=_choices(DeadLetter))  # unset unless a worker gave up on it
+    resent_as = StringField()  # the execution id a dead letter was re-sent as
 
 
 class Log(Document):

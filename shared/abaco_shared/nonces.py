@@ -188,12 +188,13 @@ def redeem(record: Nonce) -> bool:
 
 
 def required_level(method: str, path: str) -> Permission:
-    """The level a request needs (reference 1.4): GET reads, POST of a message executes,
-    everything else updates."""
+    """The level a request needs (reference 1.4): GET reads, POST of a message (or the re-send
+    of a dead letter) executes, everything else updates."""
     method = method.upper()
     if method in ("GET", "HEAD"):
         return Permission.READ
-    if method == "POST" and path.rstrip("/").endswith("/messages"):
+    parts = path.rstrip("/").split("/")
+    if method == "POST" and (parts[-1] == "messages" or parts[-2:-1] == ["dead_letters"]):
         return Permission.EXECUTE
     return Permission.UPDATE
 

@@ -3,7 +3,9 @@ middleware keeps them out of the worker's message handling).
 
 A handler says what should become of a delivery (:class:`Disposition`); :meth:`RetryPolicy.run`
 does it: ack, or requeue after a pause, and, on an unexpected exception, requeue with an
-exponential back-off and stop the consumer after too many failures in a row.
+exponential back-off and stop the consumer after too many failures in a row. A store outage
+(``outages.store_of``) is not a failure of the message: it is requeued and waited out, for as
+long as it takes, with a back-off capped at 10 s and one log line per outage.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 from collections.abc import Callable
 
 from .broker import Delivery
+from .outages import Outage, store_of
 
 __all__ = ["Disposition", "RetryPolicy"]
 
@@ -30,7 +33,8 @@ class RetryPolicy:
 
     ``max_attempts``: runs of one message before it is given up (its attempts are counted on its
     record, so this holds across workers and restarts). ``max_failures``: unexpected exceptions in
-    a row before the consumer stops (its process exits and is replaced).
+    a row before the consumer stops (its process exits and is replaced); store outages do not
+    count (``gave_up`` says whether the consumer was stopped for them).
     """
 
     def __init__(
@@ -45,6 +49,8 @@ class RetryPolicy:
         self.max_failures = max_failures
         self.backoff_max = backoff_max
         self.failures = 0
+        self.gave_up = False
+        self.outage = Outage("the message handler", logger=log)
 
     def exhausted(self, attempts: int) -> bool:
         """True when a message has already been run ``max_attempts`` times before this one."""
@@ -61,17 +67,23 @@ class RetryPolicy:
         """Run ``handle`` for one delivery and settle it; returns what was done with it."""
         try:
             disposition = handle()
-        except Exception:
+        except Exception as exc:
+            if store_of(exc) is not None:  # not the message's fault: hand it back, wait, try again
+                delivery.requeue()
+                self.outage.wait(exc, stop)
+                return Disposition.RETRY
             self.failures += 1
             log.exception("handling a message failed (%s in a row)", self.failures)
             delivery.requeue()
             if self.failures >= self.max_failures:
                 log.error("too many failures in a row; stopping the consumer")
+                self.gave_up = True
                 stop.set()
             else:
                 stop.wait(self.backoff(self.failures))
             return Disposition.RETRY
         self.failures = 0
+        self.outage.ended()
         if disposition is Disposition.ACK:
             delivery.ack()
         else:

@@ -22,13 +22,15 @@ def run_service(
     body: Callable[[Context, threading.Event], int | None],
     with_auth: bool = False,
     handle_signals: bool = True,
+    serves_http: bool = False,
 ) -> int:
     """Run ``body(ctx, stop)`` with everything a service needs; map failures to exit codes.
 
     A bad configuration exits with EXIT_CONFIG (restarting will not help); an unreachable broker,
     database or Docker engine exits with EXIT_UNAVAILABLE so that supervisord retries later.
     HTTP services pass ``handle_signals=False``: they are stateless, so the default SIGTERM
-    (terminate at once) is right for them.
+    (terminate at once) is right for them; and ``serves_http=True``, so that a request meeting a
+    store outage answers 503 within ``http.store_timeout`` instead of waiting.
     """
     try:
         cfg = load_config()
@@ -39,7 +41,7 @@ def run_service(
     log = logging.getLogger(f"abaco_{name}")
     stop = install_stop_handlers() if handle_signals else threading.Event()
     try:
-        ctx = build_context(cfg, with_auth=with_auth)
+        ctx = build_context(cfg, with_auth=with_auth, serves_http=serves_http)
     except ConfigError as exc:  # e.g. a key file that cannot be used: restarting will not help
         log.error("cannot start: %s", exc)
         return EXIT_CONFIG

@@ -8,23 +8,28 @@ import mongoengine
 import redis
 
 from .config import MongoConfig, RedisConfig
+from .idempotency import IdempotencyRecord
 from .models import Actor, Execution, Log, Nonce, PermissionRecord, Worker
+from .results import Result
 
 __all__ = ["connect_mongo", "disconnect_mongo", "connect_redis", "ensure_indexes"]
 
 log = logging.getLogger(__name__)
 
 
-def connect_mongo(cfg: MongoConfig, db: str | None = None) -> None:
-    """Register the default mongoengine connection (lazy: pymongo connects on first use)."""
+def connect_mongo(cfg: MongoConfig, db: str | None = None, timeout_ms: int | None = None) -> None:
+    """Register the default mongoengine connection (lazy: pymongo connects on first use).
+    ``timeout_ms`` (default ``cfg.timeout_ms``): how long an operation waits for an unreachable
+    server before it fails (server selection and connect)."""
+    timeout_ms = cfg.timeout_ms if timeout_ms is None else timeout_ms
     credentials = {"username": cfg.user, "password": cfg.password, "authSource": cfg.auth_source}
     mongoengine.connect(
         db=db or cfg.db,
         host=cfg.url,
         **(credentials if cfg.password else {}),
         alias="default",
-        serverSelectionTimeoutMS=cfg.timeout_ms,
-        connectTimeoutMS=cfg.timeout_ms,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
         tz_aware=False,
         uuidRepresentation="standard",
     )
@@ -36,12 +41,17 @@ def disconnect_mongo() -> None:
 
 def ensure_indexes() -> None:
     """Build declared indexes; called by services at start, never at import."""
-    for doc in (Actor, Worker, Execution, Log, PermissionRecord, Nonce):
+    for doc in (Actor, Worker, Execution, Log, PermissionRecord, Nonce, Result, IdempotencyRecord):
         doc.ensure_indexes()
 
 
 def connect_redis(cfg: RedisConfig) -> redis.Redis:
     credentials = {"username": cfg.user, "password": cfg.password} if cfg.password else {}
     return redis.Redis.from_url(
-        cfg.url, socket_timeout=5, socket_connect_timeout=5, decode_responses=True, **credentials
+        cfg.url,
+        socket_timeout=5,
+        socket_connect_timeout=5,
+        decode_responses=True,
+        max_connections=cfg.max_connections,  # redis-py's default pool stops at 100
+        **credentials,
     )

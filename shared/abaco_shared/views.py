@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from .actors import split_key
+from .enums import ContentType
 from .executions import Totals
 from .http import display_time
 from .models import Actor, ActorConfig, Alias, Execution, Log, Nonce, Worker
@@ -20,6 +21,8 @@ __all__ = [
     "log_view",
     "message_accepted_view",
     "mailbox_view",
+    "pending_message_view",
+    "dead_letter_view",
     "alias_view",
     "nonce_view",
     "config_view",
@@ -61,6 +64,8 @@ def actor_view(actor: Actor, api_server: str) -> dict[str, Any]:
         "cron_schedule": actor.cron_schedule,
         "cron_on": actor.cron_on,
         "cron_next_ex": actor.cron_next_ex,
+        "cron_next_ex_time": display_time(actor.cron_next_time),
+        "cron_missed": actor.cron_missed,
         "run_as_executor": actor.run_as_executor,
         "max_run_time": actor.max_run_time,
         "state": actor.state,
@@ -121,6 +126,8 @@ def execution_view(ex: Execution, actor: Actor, api_server: str) -> dict[str, An
         "params": ex.params,
         "attempts": ex.attempts,
         "limits": ex.limits,
+        "dead_letter": ex.dead_letter,
+        "resent_as": ex.resent_as,
         "_links": links(api_server, actor.owner, self=base, logs=f"{base}/logs"),
     }
 
@@ -168,9 +175,10 @@ def log_view(record: Log, actor: Actor, api_server: str) -> dict[str, Any]:
 
 
 def message_accepted_view(actor: Actor, ex: Execution, api_server: str) -> dict[str, Any]:
+    """The answer to a POSTed message: its execution and the message echoed (never a binary one's)."""
     return {
         "execution_id": ex.execution_id,
-        "msg": ex.message,
+        "msg": "binary - omitted" if ex.content_type == ContentType.BINARY.value else ex.message,
         "_links": links(
             api_server,
             actor.owner,
@@ -182,6 +190,33 @@ def message_accepted_view(actor: Actor, ex: Execution, api_server: str) -> dict[
 
 def mailbox_view(actor: Actor, api_server: str, **fields: Any) -> dict[str, Any]:
     return {**fields, "_links": links(api_server, actor.owner, self=f"{actor.actor_id}/messages")}
+
+
+def pending_message_view(ex: Execution) -> dict[str, Any]:
+    """A message waiting in an actor's mailbox, as its execution record keeps it (a peek)."""
+    return {
+        "execution_id": ex.execution_id,
+        "message": ex.message,
+        "content_type": ex.content_type,
+        "params": ex.params,
+        "executor": ex.executor,
+        "message_received_time": display_time(ex.message_received_time),
+        "attempts": ex.attempts,
+    }
+
+
+def dead_letter_view(ex: Execution, actor: Actor, api_server: str) -> dict[str, Any]:
+    """A message a worker gave up on, with what is needed to re-send it and why it failed."""
+    base = f"{actor.actor_id}/dead_letters/{ex.execution_id}"
+    return {
+        **pending_message_view(ex),
+        "actor_id": actor.actor_id,
+        "dead_letter": ex.dead_letter,
+        "resent_as": ex.resent_as,
+        "status_message": ex.status_message,
+        "finish_time": display_time(ex.finish_time),
+        "_links": links(api_server, actor.owner, self=base, execution=f"{actor.actor_id}/executions/{ex.execution_id}"),
+    }
 
 
 def alias_view(alias: Alias, api_server: str) -> dict[str, Any]:

@@ -35,6 +35,9 @@ __all__ = [
     "touch",
     "delete",
     "delete_if",
+    "count_by_status",
+    "actor_keys",
+    "list_all",
 ]
 
 S = WorkerStatus
@@ -171,3 +174,21 @@ def search(flt: dict[str, object], order: tuple[str, ...], limit: int, skip: int
 def list_for_tenant(tenant: str) -> list[Worker]:
     """Every worker record of the tenant's actors, oldest first."""
     return list(Worker.objects(tenant=tenant).order_by("create_time", "db_id"))
+
+
+def count_by_status(tenant: str | None = None) -> dict[str, int]:
+    """How many worker records there are per status (of one tenant, or of all)."""
+    match = {"$match": {"tenant": tenant}} if tenant is not None else {"$match": {}}
+    rows = Worker.objects.aggregate([match, {"$group": {"_id": "$status", "n": {"$sum": 1}}}])
+    return {str(row["_id"]): int(row["n"]) for row in rows}
+
+
+def actor_keys(tenant: str | None = None) -> list[str]:
+    """The keys of the actors that have worker records (of one tenant, or of all)."""
+    qs = Worker.objects(tenant=tenant) if tenant is not None else Worker.objects
+    return sorted(qs.distinct("actor_dbid"))
+
+
+def list_all(tenant: str | None = None) -> list[Worker]:
+    """Every worker record (of one tenant, or of all), oldest first."""
+    return list_for_tenant(tenant) if tenant is not None else list(Worker.objects.order_by("create_time", "db_id"))

@@ -70,9 +70,23 @@ def _success(op: Op) -> dict[str, Any]:
         return {"description": "The OpenAPI document.", "content": {_JSON: {"schema": {"type": "object"}}}}
     if op.produces == "logs":
         return {
-            "description": "The envelope; with `_abaco_synchronous=true`, the execution's logs as the raw body.",
+            "description": "The envelope; with `_abaco_synchronous=true`, the raw body: the execution's first "
+            "result (header `X-Abaco-Answer: result`) or, when it ends without one, its logs (`logs`).",
             "content": {**envelope, "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
         }
+    if op.produces == "results":
+        return {
+            "description": "The popped result's raw bytes (empty if none); with `all=true`, the envelope.",
+            "headers": {"X-Total-Count": {"description": "With `all=true`: how many results in all.", "schema": INT}},
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}, **envelope},
+        }
+    if op.produces == "text":
+        return {
+            "description": "The envelope; with `follow=true`, the text as a text/plain stream.",
+            "content": {**envelope, "text/plain": {"schema": STR}},
+        }
+    if op.produces == "prometheus":
+        return {"description": "Prometheus text format 0.0.4.", "content": {"text/plain": {"schema": STR}}}
     if op.result and op.result.startswith("[") and "limit" in op.query:
         total = {"description": "How many items there are in all.", "schema": INT}
         return {"description": "Success: one page.", "headers": {"X-Total-Count": total}, "content": envelope}

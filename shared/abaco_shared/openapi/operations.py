@@ -13,7 +13,9 @@ from .schemas import PAGE, SEARCH, Schema
 @dataclass(frozen=True)
 class Op:
     """One endpoint. ``result`` names a schema (``[Name]`` for a list, None for a null result);
-    ``produces`` is ``json`` (the envelope), ``octet``, ``logs`` (a sync call) or ``html``."""
+    ``produces`` is ``json`` (the envelope), ``octet``, ``logs`` (a sync call), ``results`` (raw
+    bytes, or the envelope), ``text`` (the envelope, or a text/plain stream), ``prometheus``
+    (text/plain metrics) or ``html``."""
 
     method: str
     path: str
@@ -135,15 +137,39 @@ OPERATIONS: tuple[Op, ...] = (
         "GET",
         EX + "/results",
         "getExecutionResult",
-        "Pop one binary result (empty if none).",
+        "Pop the oldest unconsumed result, raw (an empty body if none); `all=true` lists them all.",
         REG,
         "READ",
-        produces="octet",
+        "Results",
+        query=("all", "limit", "skip"),
+        produces="results",
         tag="executions",
     ),
-    Op("GET", EX + "/logs", "getExecutionLogs", "The execution's logs.", REG, "READ", "Logs", tag="executions"),
+    Op(
+        "GET",
+        EX + "/logs",
+        "getExecutionLogs",
+        "The execution's logs (so far, while it runs); `follow=true` streams them as text/plain.",
+        REG,
+        "READ",
+        "Logs",
+        query=("follow",),
+        extra_errors=(429,),
+        produces="text",
+        tag="executions",
+    ),
     # messages
-    Op("GET", A + "/messages", "getMessages", "The mailbox length.", MES, "READ", "Mailbox", tag="messages"),
+    Op(
+        "GET",
+        A + "/messages",
+        "getMessages",
+        "The mailbox length; with `count`, the next pending messages too (not consumed).",
+        MES,
+        "READ",
+        "Mailbox",
+        query=("count",),
+        tag="messages",
+    ),
     Op(
         "POST",
         A + "/messages",
@@ -153,8 +179,8 @@ OPERATIONS: tuple[Op, ...] = (
         "EXECUTE",
         "MessageAccepted",
         body="message",
-        query=("_abaco_synchronous",),
-        extra_errors=(413, 429, 504),
+        query=("_abaco_synchronous", "_abaco_sync_timeout", "_abaco_idempotency_key"),
+        extra_errors=(409, 411, 413, 429, 504),
         produces="logs",
         tag="messages",
     ),
@@ -167,6 +193,48 @@ OPERATIONS: tuple[Op, ...] = (
         "UPDATE",
         "MailboxPurged",
         tag="messages",
+    ),
+    # dead letters
+    Op(
+        "GET",
+        A + "/dead_letters",
+        "listDeadLetters",
+        "The messages the actor's workers gave up on (newest first).",
+        REG,
+        "READ",
+        "[DeadLetter]",
+        query=PAGE,
+        tag="dead_letters",
+    ),
+    Op(
+        "GET",
+        A + "/dead_letters/{execution_id}",
+        "getDeadLetter",
+        "One dead letter.",
+        REG,
+        "READ",
+        "DeadLetter",
+        tag="dead_letters",
+    ),
+    Op(
+        "POST",
+        A + "/dead_letters/{execution_id}",
+        "resendDeadLetter",
+        "Send a dead letter again as a new execution (named by `resent_as`).",
+        REG,
+        "EXECUTE",
+        "DeadLetter",
+        extra_errors=(409,),
+        tag="dead_letters",
+    ),
+    Op(
+        "DELETE",
+        A + "/dead_letters/{execution_id}",
+        "deleteDeadLetter",
+        "Discard a dead letter.",
+        REG,
+        "UPDATE",
+        tag="dead_letters",
     ),
     # nonces
     Op("GET", A + "/nonces", "listNonces", "The actor's nonces.", REG, "READ", "[Nonce]", query=PAGE, tag="nonces"),
@@ -430,6 +498,16 @@ OPERATIONS: tuple[Op, ...] = (
         ADM,
         "admin",
         produces="html",
+        tag="admin",
+    ),
+    Op(
+        "GET",
+        "/metrics",
+        "getMetrics",
+        "Prometheus metrics: mailboxes, workers, executions, execution-time histograms, autoscaler decisions.",
+        ADM,
+        "admin (none from this host with metrics.access = loopback)",
+        produces="prometheus",
         tag="admin",
     ),
     # this document

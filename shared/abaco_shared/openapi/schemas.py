@@ -58,8 +58,12 @@ ACTOR_FIELDS: dict[str, Schema] = {
     "webhook": {"type": "string", "default": ""},
     "hints": {"type": "array", "items": STR},
     "log_ex": {**_nullable(INT), "minimum": 0, "description": "Log time to live in seconds."},
-    "cron_schedule": {**_nullable(STR), "description": "'YYYY-MM-DD HH + <n> <unit>'"},
-    "cron_on": {"type": "boolean", "default": False},
+    "cron_schedule": {
+        **_nullable(STR),
+        "description": "'<now|YYYY-MM-DD HH|YYYY-MM-DD HH:MM> + <n> <minute|hour|day|week|month>[s]' (UTC); "
+        "the start may not be past; null or '' clears it",
+    },
+    "cron_on": {"type": "boolean", "default": False, "description": "Set to true when a schedule is set."},
     "run_as_executor": {"type": "boolean", "default": False},
     "max_run_time": {**_nullable(INT), "minimum": 0, "description": "Seconds an execution may run."},
 }
@@ -73,7 +77,14 @@ ACTOR_OUTPUT: dict[str, Schema] = {
     "mounts": {"type": "array", "items": {"type": "object"}},
     "create_time": TIME,
     "last_update_time": TIME,
-    "cron_next_ex": TIME,
+    "cron_next_ex": {**_nullable(STR), "description": "The next cron slot, 'Y-M-D H' (':MM' unless on the hour)."},
+    "cron_next_ex_time": TIME,
+    "cron_missed": {**INT, "description": "Cron slots that did not run while cron_on was true."},
+    "webhook_secret": {
+        **STR,
+        "description": "Key of the X-Abaco-Signature HMAC of this actor's webhook POSTs; shown to users with "
+        "UPDATE on an actor that has a webhook.",
+    },
     "_links": LINKS,
 }
 WORKER_STATUSES = [
@@ -89,6 +100,16 @@ WORKER_STATUSES = [
     "ERROR",
 ]
 EXECUTION_STATUS: Schema = {"type": "string", "enum": ["SUBMITTED", "RUNNING", "COMPLETE", "ERROR"]}
+DEAD_LETTER: Schema = {"type": "string", "enum": ["HELD", "RESENT", "DISCARDED"], "nullable": True}
+PENDING_FIELDS: dict[str, Schema] = {
+    "execution_id": STR,
+    "message": {"description": "the message ({binary_size: <bytes>} for binary)"},
+    "content_type": STR,
+    "params": {"type": "object", "additionalProperties": STR},
+    "executor": STR,
+    "message_received_time": TIME,
+    "attempts": INT,
+}
 _FIELD_RULES = "Unknown fields are refused (400); camelCase names (maxWorkers...) are accepted too."
 _NAME_RULE = "letters, digits and . _ - (not an actor id; not a reserved word)"
 NONCE_LINKS = {"_links": LINKS}
@@ -153,11 +174,41 @@ SCHEMAS: dict[str, Schema] = {
         io=_nullable(INT),
         exit_code=_nullable(INT),
         final_state={"type": "object", "nullable": True},
+        dead_letter=DEAD_LETTER,
+        resent_as=_nullable(STR),
         _links=LINKS,
     ),
     "Logs": _obj(logs=STR, _links=LINKS),
+    "Results": _obj(
+        ("execution_id", "total", "results"),
+        execution_id=STR,
+        total={**INT, "description": "How many results the execution has kept."},
+        results={"type": "array", "items": _ref("Result")},
+        _links=LINKS,
+    ),
+    "Result": _obj(
+        ("index", "size", "consumed", "data"),
+        index={**INT, "description": "Its place in the order the results were sent, from 0."},
+        size={**INT, "description": "Bytes (at most 131072)."},
+        consumed={**BOOL, "description": "Already popped by a GET without `all`, or a synchronous call."},
+        data={"type": "string", "format": "byte", "description": "The datagram, base64."},
+    ),
     "MessageAccepted": _obj(execution_id=STR, msg=ANY, _links=LINKS),
-    "Mailbox": _obj(messages=INT, _links=LINKS),
+    "Mailbox": _obj(
+        messages=INT,
+        pending={"type": "array", "items": _ref("PendingMessage"), "description": "with `count` only"},
+        _links=LINKS,
+    ),
+    "PendingMessage": _obj(**PENDING_FIELDS),
+    "DeadLetter": _obj(
+        **PENDING_FIELDS,
+        actor_id=STR,
+        dead_letter=DEAD_LETTER,
+        resent_as=_nullable(STR),
+        status_message=STR,
+        finish_time=TIME,
+        _links=LINKS,
+    ),
     "MailboxPurged": _obj(msg=STR, _links=LINKS),
     "Worker": _obj(
         id=STR,
@@ -292,8 +343,13 @@ QUERY: dict[str, Schema] = {
     "exactsearch": STR,
     "_abaco_synchronous": {
         **FLAG,
-        "description": "Wait for the execution and answer with its logs as the raw body (504 after a timeout).",
+        "description": "Wait and answer with the first result, else the logs, as the raw body (504 after a timeout).",
     },
+    "_abaco_sync_timeout": {"type": "number", "exclusiveMinimum": True, "minimum": 0},
+    "_abaco_idempotency_key": {"type": "string", "pattern": "^[A-Za-z0-9._:+/=-]{1,255}$"},
+    "all": FLAG,
+    "count": {"type": "integer", "minimum": 1, "maximum": 100},
+    "follow": FLAG,
 }
 QUERY_DOC = {
     "limit": "At most this many items.",
@@ -301,6 +357,15 @@ QUERY_DOC = {
     "search": "Words to search for (reference 1.6); other `field=value` / `field.<op>=value` parameters filter.",
     "exactsearch": "An exact phrase to search for.",
     "_abaco_synchronous": "Synchronous call. Every other query parameter becomes an environment variable.",
+    "_abaco_sync_timeout": "Seconds this synchronous call waits, at most the server's `http.sync_timeout` "
+    "(its default); not given to the container.",
+    "_abaco_idempotency_key": "An idempotency key, as this parameter or the `Idempotency-Key` header: a repeat "
+    "with the same key (same actor and sender) within `http.idempotency_window` (24 h) answers the first "
+    "execution instead of running the message again; the same key with another message is a 409. Not given "
+    "to the container.",
+    "all": "List every result (JSON, base64 data, paged with `limit`/`skip`) without consuming any.",
+    "count": "Also list the next `count` pending messages (1-100), read from their executions, not consumed.",
+    "follow": "Stream the output (text/plain, chunked) as it grows, until the execution ends.",
 }
 PAGE = ("limit", "skip")
 SEARCH = ("search", "exactsearch", "limit", "skip")
@@ -312,9 +377,10 @@ ERROR_MESSAGES: dict[int, str] = {
     404: "No such object, or one the caller may not see.",
     405: "Invalid HTTP method on requested resource.",
     409: "The object's state does not allow this (for example: being deleted, or a name already taken).",
+    411: "A binary message without a Content-Length header.",
     413: "The request body is too large.",
     414: "The request URI is too long.",
-    429: "Too many concurrent synchronous calls.",
+    429: "Too many concurrent synchronous calls or log follows.",
     503: "A store or the broker is unavailable.",
     504: "A synchronous execution did not finish in time, or an upstream timed out.",
 }

@@ -20,6 +20,7 @@ import mongoengine
 from ..broker import Broker
 from ..containers import ContainerResult, ContainerSpec
 from ..errors import DockerError
+from .gridfs import enable_mongomock_gridfs
 
 __all__ = [
     "FakeDocker",
@@ -61,6 +62,7 @@ class FakeDocker:
     containers: dict[str, dict[str, Any]] = field(default_factory=dict)
     specs: list[ContainerSpec] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)  # what logs() answers for a container
     _ids: Iterator[int] = field(default_factory=itertools.count)
 
     def ping(self) -> bool:
@@ -102,6 +104,11 @@ class FakeDocker:
         state = {"Status": "exited", "ExitCode": plan.exit_code, "OOMKilled": plan.oom_killed, "Running": False}
         logs = plan.logs if len(plan.logs) <= max_log_length else plan.logs[:max_log_length]
         return ContainerResult(cid, plan.exit_code, started, finished, logs, state, plan.timed_out)
+
+    def logs(self, cid: str, max_log_length: int = 1_000_000) -> str:
+        if cid not in self.containers:
+            raise DockerError(f"cannot read the logs of container {cid}: no such container")
+        return self.outputs.get(cid, "")[:max_log_length]
 
     def stop(self, cid: str, grace: int = 10) -> None:
         self.calls.append(("stop", cid))
@@ -181,6 +188,7 @@ def use_mongomock(db: str | None = None) -> Iterator[None]:
         tz_aware=False,
         uuidRepresentation="standard",
     )
+    enable_mongomock_gridfs()  # binary payloads (abaco_shared.blobs)
     try:
         yield
     finally:

@@ -24,6 +24,7 @@ from abaco_shared.errors import ChannelError, ChannelTimeout, ValidationError
 from abaco_shared.messages import (
     ClientReply,
     ClientRequest,
+    EventMessage,
     MailboxMessage,
     SpawnCommand,
     SpawnerReady,
@@ -208,16 +209,11 @@ def test_publish_and_count_on_an_unreachable_broker_are_channel_errors():
         broker.message_count(broker.queue("q"))
 
 
-def _consume_once(broker):
-    broker.consume([broker.queue("q")], lambda body, delivery: None, threading.Event(), poll=0.05)
-
-
 @pytest.mark.parametrize(
     "operation",
     [
         pytest.param(lambda b: b.connect(), id="connect"),
         pytest.param(lambda b: b.get(b.queue("q"), timeout=0), id="get"),
-        pytest.param(_consume_once, id="consume"),
     ],
 )
 def test_an_unreachable_broker_is_a_channel_error(operation):
@@ -436,9 +432,10 @@ def test_results_and_events_channels(broker):
     assert results.queue.name == broker.prefix + "results_dev_A_E1"
     assert results.queue.queue_arguments == {"x-expires": 1_200_000}
     events = EventsChannel(broker)
-    events.publish({"event_type": "ACTOR_READY", "actor_id": "A"})
+    event = {k: "x" for k in ("tenant_id", "event_type", "actor_id", "actor_dbid", "_abaco_link", "_abaco_webhook")}
+    events.publish(EventMessage(event=event))
     assert events.queue.name == broker.prefix + "events_channel_default"
-    assert broker.get(events.queue, 1) == {"event_type": "ACTOR_READY", "actor_id": "A"}
+    assert broker.get(events.queue, 1) == {"v": 1, "event": event}
 
 
 # -- wire messages -------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def test_a_cancelled_consumer_stops_and_does_not_reconnect(broker: Broker, monke
     connects = []
     real_connect = broker.connect
 
-    def connect():
+    def connect(retries=None):
         connects.append(1)
         return CancellingConnection(real_connect())
 
@@ -44,7 +44,7 @@ def test_consume_without_declaring_a_missing_queue_returns_false(broker: Broker,
         def drain_events(self, timeout=None):
             raise amqp.exceptions.NotFound("NOT_FOUND - no queue", (60, 20))
 
-    monkeypatch.setattr(broker, "connect", lambda: Missing(real_connect()))
+    monkeypatch.setattr(broker, "connect", lambda retries=None: Missing(real_connect()))
 
     assert broker.consume([q], lambda body, delivery: None, threading.Event(), poll=0.05, declare=False) is False
 

@@ -299,7 +299,7 @@ def test_config_toml_has_every_section_and_key(home):
     cfg = load_config(env=home)
     parsed = tomllib.loads(config_toml(cfg))
     assert list(parsed) == ["general", "http", "mongo", "redis", "rabbit", "auth", "host", "spawner", "worker",
-                            "health", "log"]  # fmt: skip
+                            "health", "events", "log", "metrics"]  # fmt: skip
     assert set(parsed["worker"]) == set(WorkerConfig.__dataclass_fields__)
     assert parsed["general"]["install_id"] == cfg.general.install_id
 

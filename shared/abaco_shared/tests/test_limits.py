@@ -158,7 +158,7 @@ def test_a_held_slot_blocks_nobody_else_while_it_waits():
 
 def test_the_config_defaults_and_refuses_limits_below_one():
     cfg = load_config(env={})
-    assert (cfg.http.max_sync_waits, cfg.http.max_sync_waits_per_user) == (8, 2)
+    assert (cfg.http.max_sync_waits, cfg.http.max_sync_waits_per_user) == (256, 200)
     for key in ("MAX_SYNC_WAITS", "MAX_SYNC_WAITS_PER_USER"):
         with pytest.raises(ConfigError, match="max_sync_waits"):
             load_config(env={f"ABACO__HTTP__{key}": "0"})

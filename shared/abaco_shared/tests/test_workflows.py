@@ -35,10 +35,10 @@ from abaco_shared.workflows.mailbox import (
     message_env,
     purge_mailbox,
     submit_message,
-    wait_for_logs,
 )
 from abaco_shared.workflows.registration import delete_actor, register_actor, update_actor
 from abaco_shared.workflows.scaling import ensure_one_worker, stop_workers
+from abaco_shared.workflows.sync_calls import wait_for_answer
 
 API = "https://api.test"
 IMAGE = "abaco/echo:latest"
@@ -466,7 +466,7 @@ def test_stop_workers_spares_the_excluded_worker(registered, broker):
     assert worker_commands(broker, requested) == []
 
 
-# -- wait_for_logs and purge_mailbox ---------------------------------------------------------
+# -- wait_for_answer and purge_mailbox -------------------------------------------------------
 
 
 @pytest.fixture
@@ -474,19 +474,21 @@ def signals(redis_client):
     return CompletionSignals(redis_client, "abaco:")
 
 
-def test_wait_for_logs_returns_the_logs_once_signalled(registered, broker, signals):
+def test_wait_for_answer_returns_the_logs_once_signalled(registered, broker, signals):
     ex = send(registered, broker)
     logs.save(ex, "line 1\nline 2\n", None)
     signals.notify(ex.db_id)
 
-    assert wait_for_logs(ex, signals, 5) == "line 1\nline 2\n"
+    answer = wait_for_answer(ex, signals, 5)
+
+    assert answer.body == b"line 1\nline 2\n" and not answer.is_result
 
 
-def test_wait_for_logs_times_out_naming_the_execution(registered, broker, signals):
+def test_wait_for_answer_times_out_naming_the_execution(registered, broker, signals):
     ex = send(registered, broker)
 
     with pytest.raises(WaitTimeout) as caught:
-        wait_for_logs(ex, signals, 0)
+        wait_for_answer(ex, signals, 0)
 
     assert caught.value.http_status == 504
     assert ex.execution_id in caught.value.message

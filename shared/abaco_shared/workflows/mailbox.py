@@ -1,4 +1,4 @@
-"""Sending messages to an actor, waiting for one synchronously, and purging its mailbox."""
+"""Sending messages to an actor and purging its mailbox (waiting for one: ``sync_calls``)."""
 
 from __future__ import annotations
 
@@ -6,20 +6,21 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import actors, executions, logs
+from .. import blobs, executions, idempotency
 from ..auth import Principal
+from ..blobs import Blob, Upload
 from ..broker import Broker
 from ..channels import MailboxChannel
 from ..enums import ActorStatus, ExecutionOutcome
 from ..envvars import check_name, check_value
-from ..errors import AbacoError, ChannelError, Conflict, WaitTimeout
+from ..errors import AbacoError, ChannelError, Conflict
+from ..idempotency import IdempotencyKey
 from ..ids import new_id
 from ..messages import MailboxMessage
 from ..models import Actor, Execution
-from ..waiters import CompletionSignals
 from .scaling import ensure_one_worker
 
-__all__ = ["IncomingMessage", "submit_message", "wait_for_logs", "purge_mailbox", "message_env"]
+__all__ = ["IncomingMessage", "submit_message", "purge_mailbox", "message_env"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ class IncomingMessage:
     message: Any
     content_type: str
     params: dict[str, str] = field(default_factory=dict)  # query parameters: the container's env
+    payload: Upload | Blob | None = None  # a binary message's bytes: still to store, or stored
+    idempotency: IdempotencyKey | None = None  # a repeat with this key answers the first execution
 
     def __post_init__(self) -> None:
         for name, value in self.params.items():
@@ -57,50 +60,61 @@ def submit_message(
     """Accept a message for an actor; returns its SUBMITTED execution.
 
     1. refuse it (409) when the actor is being deleted or is in ERROR;
-    2. record the execution (SUBMITTED);
+    2. record the execution (SUBMITTED); a binary message's payload is streamed into the blob store
+       first (a failed upload stores nothing) and the record keeps its blob id (``binary_ref``);
     3. publish the message to the actor's mailbox (with publisher confirms);
     4. request a worker if the actor has none (a cold start).
     If step 3 fails, the execution is ended (ERROR, NOT_STARTED) and the ChannelError propagates:
     a message that was refused never runs. If step 4 fails the message stays queued and the error
     is only logged: health requests a worker for any actor with waiting messages.
+    With an Idempotency-Key, the key is claimed before step 2 and a repeat answers the first
+    execution instead (``idempotency``: race-free; released when step 3 fails; a binary body is
+    not compared, only its content type and parameters).
     """
     if actor.status == ActorStatus.SHUTTING_DOWN.value:
         raise Conflict(f"Actor {actor.actor_id} is being deleted; it takes no more messages.")
     if actor.status == ActorStatus.ERROR.value:
         raise Conflict(f"Actor {actor.actor_id} is in ERROR and cannot run messages: {actor.status_message}")
     execution_id = new_id()
-    ex = executions.submit(actor, execution_id, sender.user, incoming.content_type, incoming.message, incoming.params)
+    admission = None
+    if incoming.idempotency is not None:
+        digest = idempotency.fingerprint(incoming.content_type, incoming.message, incoming.params)
+        admission = idempotency.admit(actor, sender, incoming.idempotency, digest, execution_id)
+        if admission.replay is not None:
+            return admission.replay
+    blob = blobs.save(incoming.payload, actor.db_id, execution_id) if incoming.payload else None
+    ex = executions.submit(
+        actor,
+        execution_id,
+        sender.user,
+        incoming.content_type,
+        incoming.message,
+        incoming.params,
+        binary_ref=blob.blob_id if blob else None,
+    )
+    if admission is not None and (taker := idempotency.superseded(admission, ex)) is not None:
+        return taker
     mail = MailboxMessage(
         execution_id=execution_id,
         content_type=incoming.content_type,
         message=incoming.message,
         env=message_env(actor, sender, incoming, execution_id, api_server),
         executor=sender.user,
+        binary_ref=blob.blob_id if blob else "",
+        binary_size=blob.size if blob else 0,
     )
     try:
         MailboxChannel(broker, actor.db_id).put(mail)
     except ChannelError as exc:
         executions.end(ex.db_id, ExecutionOutcome.NOT_STARTED, f"message not queued: {exc}")
+        if admission is not None:
+            idempotency.release(admission)
         raise
     try:
         ensure_one_worker(actor, broker)
     except AbacoError as exc:
         log.error("could not request a worker: %s", exc, extra={"actor_id": actor.db_id})
     return ex
-
-
-def wait_for_logs(ex: Execution, signals: CompletionSignals, timeout: float) -> str:
-    """Block until the execution is terminal and return its logs (the synchronous answer).
-
-    Raises WaitTimeout (504) after ``timeout`` seconds, naming the execution, which keeps running.
-    """
-    if not signals.wait(ex.db_id, timeout, lambda: executions.is_terminal(ex.db_id)):
-        _, actor_id = actors.split_key(ex.actor_dbid)
-        raise WaitTimeout(
-            f"Execution {ex.execution_id} did not finish within {timeout:g} s; it keeps running: "
-            f"GET /actors/{actor_id}/executions/{ex.execution_id} for its status."
-        )
-    return logs.text_of(ex.db_id)
 
 
 def purge_mailbox(actor: Actor, broker: Broker) -> int:

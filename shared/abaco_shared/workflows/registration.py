@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .. import actors, aliases, configs, executions, logs, nonces, permissions
+from .. import actors, aliases, blobs, configs, executions, logs, nonces, permissions, results
 from ..auth import Principal
 from ..broker import Broker
 from ..channels import MailboxChannel
@@ -97,7 +97,8 @@ def delete_actor(actor: Actor, broker: Broker) -> int:
 
     1. SHUTTING_DOWN, so that no new worker or message is accepted;
     2. ``stop`` every worker (a running execution is force-quit);
-    3. delete its logs and its mailbox, end its unclaimed executions (records are kept);
+    3. delete its logs, results and mailbox, end its unclaimed executions (records are kept)
+       and delete its binary payloads;
     4. revoke its grants and nonces, take it out of configs, delete its aliases (and their grants), and
        delete the actor.
     Every step is idempotent: if one fails, the error propagates and a repeated DELETE finishes.
@@ -105,8 +106,10 @@ def delete_actor(actor: Actor, broker: Broker) -> int:
     actors.set_status(actor.db_id, ActorStatus.SHUTTING_DOWN)
     stopped = stop_workers(actor.db_id, broker, WorkerCommandName.STOP)
     logs.delete_for_actor(actor.db_id)
+    results.delete_for_actor(actor.db_id)
     MailboxChannel(broker, actor.db_id).delete()
     executions.end_pending(actor.db_id, "The actor was deleted.")
+    blobs.delete_for_actor(actor.db_id)  # its binary messages' payloads (kept for re-sends until now)
     permissions.revoke_all(actor.tenant, actor.db_id)
     nonces.delete_for_object(actor.tenant, actor.db_id)
     configs.forget_actor(actor.tenant, actor.actor_id)  # before its aliases go: they are named too
