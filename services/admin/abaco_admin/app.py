@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+
 from abaco_shared import permissions, workers
 from abaco_shared.auth import Authenticator
 from abaco_shared.broker import Broker
@@ -13,15 +15,18 @@ from abaco_shared.errors import NotFound
 from abaco_shared.http import AbacoApp, form_or_json_object, ok, principal
 from abaco_shared.listing import list_or_search
 from abaco_shared.lookup import get_actor
+from abaco_shared.store import connect_redis
 from abaco_shared.views import worker_view
 from abaco_shared.workflows.registration import share_actor
 
-from . import admin_routes, alias_permission_routes, config_permission_routes, worker_pool_routes
+from . import admin_routes, alias_permission_routes, config_permission_routes, metrics_routes, worker_pool_routes
 
 __all__ = ["make_app"]
 
 
-def make_app(cfg: Config, authenticator: Authenticator, broker: Broker | None = None) -> AbacoApp:
+def make_app(
+    cfg: Config, authenticator: Authenticator, broker: Broker | None = None, redis_client: redis.Redis | None = None
+) -> AbacoApp:
     app = AbacoApp(cfg.general.version, authenticator, cfg.http.max_content_length, cfg.http.case)
     if broker is None:  # connects on first use (the mailbox lengths of /actors/admin)
         broker = Broker(cfg.rabbit.broker_url(), retries=cfg.rabbit.connect_retries, prefix=cfg.rabbit.queue_prefix)
@@ -29,6 +34,8 @@ def make_app(cfg: Config, authenticator: Authenticator, broker: Broker | None = 
     alias_permission_routes.install(app)  # collections before /actors/<actor_id>/... routes
     config_permission_routes.install(app)
     worker_pool_routes.install(app, cfg, broker)  # POST workers (admins), DELETE one worker
+    # GET /metrics; a Redis client connects on first use
+    metrics_routes.install(app, cfg, authenticator, broker, redis_client or connect_redis(cfg.redis))
 
     @app.get("/actors/<actor_id>/workers")
     def list_workers(actor_id: str) -> dict[str, Any]:

@@ -13,8 +13,9 @@ from .app import make_app
 
 def _run(ctx: Context, stop: threading.Event) -> None:
     assert ctx.auth is not None
-    serve(make_app(ctx.cfg, ctx.auth, ctx.broker), ctx.cfg.http.host, ctx.cfg.http.admin_port, ctx.cfg.http.threads)
+    app = make_app(ctx.cfg, ctx.auth, ctx.broker, ctx.redis)
+    serve(app, ctx.cfg.http.host, ctx.cfg.http.admin_port, ctx.cfg.http.threads)
 
 
 def main() -> int:
-    return run_service("admin", _run, with_auth=True, handle_signals=False)
+    return run_service("admin", _run, with_auth=True, handle_signals=False, serves_http=True)

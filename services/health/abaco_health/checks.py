@@ -6,6 +6,13 @@ has unfinished executions and no worker, requests a new one, which runs the mess
 
 A reaped worker never exited cleanly, so it never had its clientg credential revoked: the reaper
 asks clientg to (without waiting: the request stays queued until clientg takes it).
+
+Every actor that had a worker gets one again: a worker reaped while nobody had asked it to stop
+(it died, got stuck, or failed and left its record, as after a long broker outage) has a
+replacement requested, idle actor or not, pass after pass until one is on its way.
+
+A store outage is waited out: a pass that meets one ends there (it is tried again on the next
+run) and says so once per outage, not once per try (``outages.Outage``).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from abaco_shared.enums import WorkerCommandName, WorkerStatus
 from abaco_shared.errors import AbacoError
 from abaco_shared.messages import ClientRequest
 from abaco_shared.models import Worker, utcnow
+from abaco_shared.outages import Outage, store_of
 from abaco_shared.runtime import pid_alive
 from abaco_shared.workflows.scaling import ensure_one_worker
 
@@ -63,19 +71,36 @@ class HealthChecker:
         self.docker = docker
         self.install_id = install_id
         self.clients = clients or ClientsChannel(broker)
+        # actors whose worker was reaped although nobody asked it to stop: each gets a new one
+        self.bereaved: set[str] = set()
+        self.reap_outage = Outage("health's reap pass", logger=log)
+        self.ping_outage = Outage("health's ping pass", logger=log)
 
     def reap(self) -> ReapReport:
-        """Remove dead and stuck workers and orphan containers; restart work left behind."""
-        report = ReapReport(
-            dead=self._reap_dead(),
-            stuck=self._reap_stuck(),
-            orphans=self._remove_orphan_containers(),
-            lost=self._end_lost_executions(),
-        )
-        report.restarted = self._resume_pending_work()
+        """Remove dead and stuck workers and orphan containers; restart work left behind.
+
+        A store outage ends the pass (logged once per outage); the next run tries again."""
+        report = ReapReport()
+        try:
+            report.dead = self._reap_dead()
+            report.stuck = self._reap_stuck()
+            report.orphans = self._remove_orphan_containers()
+            report.lost = self._end_lost_executions()
+            report.restarted = self._resume_pending_work()
+        except Exception as exc:
+            if store_of(exc) is None:
+                raise
+            self.reap_outage.failed(exc)
+        else:
+            self.reap_outage.ended()
         if any(asdict(report).values()):
             log.info("reap pass", extra=asdict(report))
         return report
+
+    def _bereave(self, worker: Worker) -> None:
+        """Remember the actor of a reaped worker that was not asked to stop: it gets another."""
+        if worker.status not in {s.value for s in workers.STOPPING}:
+            self.bereaved.add(worker.actor_dbid)
 
     def _reap_dead(self) -> int:
         """Workers of this host whose process is gone."""
@@ -83,6 +108,7 @@ class HealthChecker:
         for worker in workers.live_on_host(self.host_id, with_pid=True):
             if not pid_alive(worker.pid) and workers.delete_if(worker.db_id, pid=worker.pid):
                 dead += 1
+                self._bereave(worker)
                 self._revoke_credential(worker)
                 log.warning(
                     "reaped a worker whose process is gone",
@@ -96,6 +122,7 @@ class HealthChecker:
         for worker in workers.stuck_before(utcnow() - dt.timedelta(seconds=self.cfg.startup_timeout)):
             if workers.delete_if(worker.db_id, status=worker.status):
                 stuck += 1
+                self._bereave(worker)
                 self._revoke_credential(worker)
                 log.warning(
                     "reaped a worker stuck in %s",
@@ -142,6 +169,8 @@ class HealthChecker:
                 if MailboxChannel(self.broker, actor_dbid).length() > 0:
                     continue
             except AbacoError as exc:
+                if store_of(exc) is not None:
+                    raise
                 log.warning("cannot read the mailbox of %s: %s", actor_dbid, exc)
                 continue
             ended += executions.end_lost(actor_dbid, cutoff, LOST_REASON)
@@ -150,33 +179,51 @@ class HealthChecker:
         return ended
 
     def _resume_pending_work(self) -> int:
-        """Request a worker for every actor that has unfinished executions but no worker.
+        """Request a worker for every actor that has unfinished executions, or lost its worker
+        (:attr:`bereaved`), but has no worker.
 
         This covers a worker that died mid-execution (its message went back to the mailbox), one
-        that exited on its own, and a restart of the whole platform with messages still queued.
+        that exited on its own, idle actors whose worker died or failed (after a long broker
+        outage), and a restart of the whole platform with messages still queued.
         """
         requested = 0
-        for actor_dbid in executions.actors_with_unfinished():
+        for actor_dbid in sorted(set(executions.actors_with_unfinished()) | self.bereaved):
             if workers.has_pending(actor_dbid, WITH_WORKER):
+                self.bereaved.discard(actor_dbid)
                 continue
             actor = actors.get(actor_dbid)
-            if actor is None:
+            if actor is None or not actors.accepts_work(actor):
+                self.bereaved.discard(actor_dbid)
                 continue
             try:
                 if ensure_one_worker(actor, self.broker) is not None:
                     requested += 1
-                    log.info("requested a worker for waiting messages", extra={"actor_id": actor_dbid})
+                    self.bereaved.discard(actor_dbid)
+                    log.info("requested a worker for an actor without one", extra={"actor_id": actor_dbid})
             except AbacoError as exc:
+                if store_of(exc) is not None:
+                    raise
                 log.warning("could not request a worker for %s: %s", actor_dbid, exc)
         return requested
 
     def ping(self) -> int:
-        """Ask every live worker of this host for a status beat (it updates last_health_check_time)."""
+        """Ask every live worker of this host for a status beat (it updates last_health_check_time).
+
+        A store outage ends the pass (logged once per outage)."""
         pinged = 0
-        for worker in workers.live_on_host(self.host_id):
-            try:
-                WorkerChannel(self.broker, worker.worker_id).send(WorkerCommandName.STATUS)
-                pinged += 1
-            except AbacoError as exc:
-                log.warning("could not ping worker %s: %s", worker.worker_id, exc)
+        try:
+            for worker in workers.live_on_host(self.host_id):
+                try:
+                    WorkerChannel(self.broker, worker.worker_id).send(WorkerCommandName.STATUS)
+                    pinged += 1
+                except AbacoError as exc:
+                    if store_of(exc) is not None:
+                        raise
+                    log.warning("could not ping worker %s: %s", worker.worker_id, exc)
+        except Exception as exc:
+            if store_of(exc) is None:
+                raise
+            self.ping_outage.failed(exc)
+        else:
+            self.ping_outage.ended()
         return pinged

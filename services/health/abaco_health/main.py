@@ -11,22 +11,28 @@ from abaco_shared.context import Context
 from abaco_shared.service import run_service
 
 from .checks import HealthChecker
+from .cron_job import CronJob
 
 __all__ = ["main", "make_scheduler"]
 
 
-def make_scheduler(checker: HealthChecker, reap_every: int, ping_every: int) -> BackgroundScheduler:
+def make_scheduler(
+    checker: HealthChecker, reap_every: int, ping_every: int, cron: CronJob | None = None, cron_every: int = 10
+) -> BackgroundScheduler:
     """The health jobs: one instance at a time each, missed runs coalesced into one."""
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"max_instances": 1, "coalesce": True})
     scheduler.add_job(checker.reap, "interval", seconds=reap_every, id="reap")
     scheduler.add_job(checker.ping, "interval", seconds=ping_every, id="ping")
+    if cron is not None:
+        scheduler.add_job(cron.run, "interval", seconds=cron_every, id="cron")
     return scheduler
 
 
 def _run(ctx: Context, stop: threading.Event) -> None:
     cfg = ctx.cfg
     checker = HealthChecker(cfg.health, cfg.host, ctx.broker, DockerEngine(cfg.host.docker_url), cfg.general.install_id)
-    scheduler = make_scheduler(checker, cfg.health.reap_interval, cfg.health.interval)
+    cron = CronJob(ctx.broker, cfg.general.api_server)
+    scheduler = make_scheduler(checker, cfg.health.reap_interval, cfg.health.interval, cron, cfg.health.cron_interval)
     scheduler.start()
     try:
         stop.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from bottle import request
@@ -12,23 +13,31 @@ from abaco_shared.channels import MailboxChannel
 from abaco_shared.config import Config
 from abaco_shared.enums import Permission
 from abaco_shared.http import AbacoApp, ok, principal, query_flag, raw
+from abaco_shared.idempotency import KEY_HEADER, KEY_PARAM, IdempotencyKey, parse_key
 from abaco_shared.limits import SyncGate
 from abaco_shared.lookup import get_actor
 from abaco_shared.views import mailbox_view, message_accepted_view
 from abaco_shared.waiters import CompletionSignals
-from abaco_shared.workflows.mailbox import IncomingMessage, purge_mailbox, submit_message, wait_for_logs
+from abaco_shared.workflows.mailbox import purge_mailbox, submit_message
+from abaco_shared.workflows.sync_calls import TIMEOUT_PARAM, sync_timeout_of, wait_for_answer
 
-from .body import check_rendered_size, read_message
+from .body import read_incoming
+from .peek import parse_count, pending_messages
 
 __all__ = ["make_app", "RESERVED_PARAMS", "message_params"]
 
 # query parameters that are credentials or control, never passed to the container
-RESERVED_PARAMS = {"message", "x-nonce", "access_token", "token"}
+RESERVED_PARAMS = {"message", "x-nonce", "access_token", "token", TIMEOUT_PARAM, KEY_PARAM}
 
 
 def message_params() -> dict[str, str]:
     """The query parameters that become the execution's environment."""
     return {k: request.query.getunicode(k) for k in request.query.keys() if k not in RESERVED_PARAMS}
+
+
+def idempotency_key(window: int) -> IdempotencyKey | None:
+    """The request's Idempotency-Key (header, or query parameter), or None; a 400 if malformed."""
+    return parse_key(request.get_header(KEY_HEADER), request.query.get(KEY_PARAM), window)
 
 
 def make_app(
@@ -41,24 +50,31 @@ def make_app(
     max_message = cfg.http.max_message_length
     sync_gate = gate or SyncGate(cfg.http.max_sync_waits, cfg.http.max_sync_waits_per_user)
 
-    @app.post("/actors/<actor_id>/messages")
+    @app.post("/actors/<actor_id>/messages", max_body=max(cfg.http.max_content_length, cfg.http.max_binary_length))
     def send(actor_id: str) -> dict[str, Any] | bytes:
         who = principal()
         actor = get_actor(who, actor_id, Permission.EXECUTE)
-        message, content_type = read_message(max_message)
-        check_rendered_size(message, content_type, max_message)
-        incoming = IncomingMessage(message, content_type, message_params())
+        timeout = sync_timeout_of(request.query.get(TIMEOUT_PARAM), cfg.http.sync_timeout)  # 400 if bad
+        key = idempotency_key(cfg.http.idempotency_window)  # 400 if malformed
+        incoming = read_incoming(max_message, cfg.http.max_binary_length, message_params())
+        if key is not None:
+            incoming = dataclasses.replace(incoming, idempotency=key)
         if not query_flag("_abaco_synchronous"):
             return ok(message_accepted_view(actor, submit_message(actor, who, incoming, broker, api), api))
         with sync_gate.slot(who.tenant, who.user):  # a 429 here, before anything is queued
             ex = submit_message(actor, who, incoming, broker, api)
-            output = wait_for_logs(ex, signals, cfg.http.sync_timeout)
-        return raw(output.encode(), X_Abaco_Execution_Id=ex.execution_id)
+            answer = wait_for_answer(ex, signals, timeout)  # the first result, else the logs
+        kind = "result" if answer.is_result else "logs"
+        return raw(answer.body, X_Abaco_Execution_Id=ex.execution_id, X_Abaco_Answer=kind)
 
     @app.get("/actors/<actor_id>/messages")
     def count(actor_id: str) -> dict[str, Any]:
         actor = get_actor(principal(), actor_id, Permission.READ)
-        return ok(mailbox_view(actor, api, messages=MailboxChannel(broker, actor.db_id).length()))
+        peek = parse_count(request.query.get("count"))  # ?count=N: also the next N, not consumed
+        length = MailboxChannel(broker, actor.db_id).length()
+        if peek is None:
+            return ok(mailbox_view(actor, api, messages=length))
+        return ok(mailbox_view(actor, api, messages=length, pending=pending_messages(actor, peek)))
 
     @app.delete("/actors/<actor_id>/messages")
     def purge(actor_id: str) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""Turning a POSTed message into ``(message, content type)`` (reference 1.5)."""
+"""Turning a POSTed message into an IncomingMessage (reference 1.5).
+
+A string or JSON message is read whole (it travels in the container's environment); a binary
+one (``application/octet-stream``) is not read here: its body is streamed into the blob store
+when the message is submitted, so it is never held whole in memory.
+"""
 
 from __future__ import annotations
 
@@ -7,30 +12,63 @@ from typing import Any
 
 from bottle import request
 
+from abaco_shared.blobs import Upload
 from abaco_shared.enums import ContentType
-from abaco_shared.errors import PayloadTooLarge, ValidationError
+from abaco_shared.errors import LengthRequired, PayloadTooLarge, ValidationError
 from abaco_shared.http import form_fields, is_form, parse_json
+from abaco_shared.workflows.mailbox import IncomingMessage
 
-__all__ = ["read_message", "check_rendered_size"]
+__all__ = ["read_incoming", "read_message", "binary_length", "check_rendered_size"]
 
 TEXT_TYPES = ("text/plain", "")
 
 
+def _media_type() -> str:
+    return (request.content_type or "").split(";")[0].strip().lower()
+
+
+def read_incoming(max_length: int, max_binary: int, params: dict[str, str]) -> IncomingMessage:
+    """The POSTed message with the query parameters ``params``: a binary body of at most
+    ``max_binary`` bytes (recorded as ``{"binary_size": N}``, its bytes left in the request to
+    stream), else a string or JSON message of at most ``max_length`` bytes."""
+    if _media_type() == ContentType.BINARY.value:
+        size = binary_length(max_binary)
+        payload = Upload(request.environ["wsgi.input"], size)
+        return IncomingMessage({"binary_size": size}, ContentType.BINARY.value, params, payload=payload)
+    message, content_type = read_message(max_length)
+    check_rendered_size(message, content_type, max_length)
+    return IncomingMessage(message, content_type, params)
+
+
+def binary_length(max_binary: int) -> int:
+    """The size a binary body declares: 411 without a Content-Length, 413 over ``max_binary``,
+    400 when it is empty (checked before a byte of it is read)."""
+    declared = (request.environ.get("CONTENT_LENGTH") or "").strip()
+    if not declared:
+        raise LengthRequired("Binary messages need a Content-Length header: the payload's size in bytes.")
+    if not declared.isdigit():
+        raise ValidationError(f"Invalid Content-Length header: {declared[:40]!r}.")
+    size = int(declared)
+    if size > max_binary:
+        raise PayloadTooLarge(f"The binary message is {size} bytes; binary messages may be at most {max_binary} bytes.")
+    if size == 0:
+        raise ValidationError("Missing message: the request body is empty.")
+    return size
+
+
 def read_message(max_length: int) -> tuple[Any, str]:
-    """The message and its ``_abaco_Content_Type``; at most ``max_length`` bytes of it."""
+    """A string or JSON message and its ``_abaco_Content_Type``; at most ``max_length`` bytes of it."""
     if request.content_length > max_length:
         raise PayloadTooLarge(
             f"The message is {request.content_length} bytes; string and JSON messages may be at most "
             f"{max_length} bytes (they travel in the container's MSG variable)."
         )
-    ctype = (request.content_type or "").split(";")[0].strip().lower()
+    ctype = _media_type()
     if is_form():
         forms = form_fields(max_length)
         if "message" not in forms:
             raise ValidationError("Missing message: send a 'message' form field or a JSON body.")
         return forms.getunicode("message"), ContentType.STR.value
-    if ctype == "application/octet-stream":
-        raise ValidationError("Binary messages are not supported yet: send a string or JSON body.")
     raw = request.body.read()
     if not raw.strip():
         raise ValidationError("Missing message: the request body is empty.")
@@ -46,7 +84,8 @@ def read_message(max_length: int) -> tuple[Any, str]:
     if ctype in TEXT_TYPES:
         return text, ContentType.STR.value
     raise ValidationError(
-        f"Unsupported Content-Type {ctype!r}: send text/plain, application/json, or a 'message' form field."
+        f"Unsupported Content-Type {ctype!r}: send text/plain, application/json, application/octet-stream, "
+        "or a 'message' form field."
     )
 
 

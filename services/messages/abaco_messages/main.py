@@ -23,4 +23,4 @@ def _run(ctx: Context, stop: threading.Event) -> None:
 
 
 def main() -> int:
-    return run_service("messages", _run, with_auth=True, handle_signals=False)
+    return run_service("messages", _run, with_auth=True, handle_signals=False, serves_http=True)

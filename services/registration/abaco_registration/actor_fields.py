@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from abaco_shared.auth import Principal
+from abaco_shared.cron import schedule_fields
 from abaco_shared.envvars import check_name, check_value
 from abaco_shared.errors import PermissionDenied, ValidationError
-from abaco_shared.models import Actor
+from abaco_shared.models import Actor, utcnow
 
 __all__ = ["parse_actor_body", "parse_force", "current_values", "PRIVILEGED_FIELDS", "Limits", "IMAGE_REQUIRED"]
 
@@ -69,6 +70,8 @@ IGNORED = {
     "mounts",
     "api_server",
     "cron_next_ex",
+    "cron_next_ex_time",
+    "cron_missed",
     "force",
 }
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -77,8 +80,6 @@ _MEM = re.compile(r"^[0-9]+[bkmgBKMG]?$")
 _HINT_FORBIDDEN = set("\"'{}[]")
 _TYPES = ("none", "bin", "json")
 _WEBHOOK = re.compile(r"^https?://[^\s]+$")
-# "YYYY-MM-DD HH + <n> <unit>" (reference 3.8); "now" for the date part is accepted too
-_CRON = re.compile(r"^(now|\d{4}-\d{2}-\d{2} \d{2}) \+ \d+ (hour|day|week|month)s?$")
 
 
 def _snake(key: str) -> str:
@@ -167,10 +168,9 @@ def parse_actor_body(
         raise ValidationError(f"Invalid type: {given['type']!r}; use one of {', '.join(_TYPES)}.")
     if given.get("webhook") and not _WEBHOOK.match(given["webhook"]):
         raise ValidationError("Invalid webhook: expected an http:// or https:// URL.")
-    if given.get("cron_schedule") and not _CRON.match(given["cron_schedule"]):
-        raise ValidationError(
-            "Invalid cron_schedule: expected 'YYYY-MM-DD HH + <n> <unit>' (unit: hour, day, week or month)."
-        )
+    cron_on = given.get("cron_on") if "cron_on" in posted else None  # reference 3.8; see cron.schedule_fields
+    stored = current.get("cron_schedule") if current is not None else None
+    cron = schedule_fields(given.get("cron_schedule"), stored, cron_on, utcnow(), creating=current is None)
     env = given.get("default_environment") or {}
     for k, v in env.items():
         check_name(k, "default_environment")
@@ -201,6 +201,5 @@ def parse_actor_body(
     values["default_environment"] = {k: str(v) for k, v in env.items()}
     values["hints"] = given.get("hints") or []
     values["queue"] = queue
-    if "cron_schedule" in posted and values.get("cron_schedule"):
-        values["cron_on"] = True
+    values.update(cron)
     return values

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from abaco_shared import actors
+from abaco_shared.auth import Principal
 from abaco_shared.enums import Permission
 from abaco_shared.errors import NotFound
 from abaco_shared.http import AbacoApp, form_or_json_object, json_body, ok, principal
 from abaco_shared.listing import list_or_search
 from abaco_shared.lookup import get_actor
+from abaco_shared.models import Actor
 from abaco_shared.views import actor_view
+from abaco_shared.webhooks import WebhookKey, secret_fields
 from abaco_shared.workflows.registration import delete_actor, register_actor, update_actor
 
 from .actor_fields import current_values, parse_actor_body, parse_force
@@ -24,6 +27,11 @@ STATE_BODY_MAX = 1_000_000  # a state's JSON, read at most; what is kept must fi
 
 def install(app: AbacoApp, deps: RegistrationDeps) -> None:
     api, broker, queues, limits = deps.api, deps.broker, deps.queues, deps.limits
+    webhook_key = WebhookKey(deps.cfg.events)
+
+    def shown(actor: Actor, who: Principal) -> dict[str, Any]:
+        """The actor's view, with its ``webhook_secret`` for a caller with UPDATE on it."""
+        return {**actor_view(actor, api), **secret_fields(actor, who, webhook_key)}
 
     @app.get("/actors")
     def list_actors() -> dict[str, Any]:
@@ -33,11 +41,12 @@ def install(app: AbacoApp, deps: RegistrationDeps) -> None:
     def create_actor() -> dict[str, Any]:
         who = principal()
         values = parse_actor_body(form_or_json_object(ACTOR_BODY_MAX), who, queues, limits)
-        return ok(actor_view(register_actor(who, values, broker), api), "Actor created successfully.")
+        return ok(shown(register_actor(who, values, broker), who), "Actor created successfully.")
 
     @app.get("/actors/<actor_id>")
     def get_one(actor_id: str) -> dict[str, Any]:
-        return ok(actor_view(get_actor(principal(), actor_id, Permission.READ), api))
+        who = principal()
+        return ok(shown(get_actor(who, actor_id, Permission.READ), who))
 
     @app.put("/actors/<actor_id>", max_body=ACTOR_BODY_MAX)
     def update(actor_id: str) -> dict[str, Any]:
@@ -46,7 +55,7 @@ def install(app: AbacoApp, deps: RegistrationDeps) -> None:
         body = form_or_json_object(ACTOR_BODY_MAX)
         values = parse_actor_body(body, who, queues, limits, current=current_values(actor))
         update_actor(who, actor, values, parse_force(body), broker)
-        return ok(actor_view(actor, api), "Actor updated successfully.")
+        return ok(shown(actor, who), "Actor updated successfully.")
 
     @app.delete("/actors/<actor_id>")
     def delete(actor_id: str) -> dict[str, Any]:

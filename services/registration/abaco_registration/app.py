@@ -17,6 +17,7 @@ from . import (
     actor_routes,
     alias_routes,
     config_routes,
+    dead_letter_routes,
     docs_routes,
     execution_routes,
     nonce_routes,
@@ -38,6 +39,7 @@ ROUTE_MODULES = (
     utilization_routes,
     actor_routes,
     execution_routes,
+    dead_letter_routes,
 )
 
 

@@ -16,8 +16,11 @@ def _run(ctx: Context, stop: threading.Event) -> None:
     assert ctx.auth is not None
     ensure_indexes()
     app = make_app(ctx.cfg, ctx.auth, ctx.broker)
-    serve(app, ctx.cfg.http.host, ctx.cfg.http.registration_port, ctx.cfg.http.threads)
+    # log follows get threads of their own (at most max_log_follows hold one): the base
+    # `threads` always remain for every other request
+    threads = ctx.cfg.http.threads + ctx.cfg.http.max_log_follows
+    serve(app, ctx.cfg.http.host, ctx.cfg.http.registration_port, threads)
 
 
 def main() -> int:
-    return run_service("registration", _run, with_auth=True, handle_signals=False)
+    return run_service("registration", _run, with_auth=True, handle_signals=False, serves_http=True)

@@ -32,6 +32,7 @@ from abaco_shared.containers import DockerApi
 from abaco_shared.credentials import CLIENT_ID_ENV, CLIENT_SECRET_ENV
 from abaco_shared.enums import PullPolicy, WorkerCommandName, WorkerStatus
 from abaco_shared.errors import AbacoError, DockerError
+from abaco_shared.events import EventPublisher
 from abaco_shared.messages import ClientRequest, SpawnCommand
 from abaco_shared.models import Actor, utcnow
 from abaco_shared.workflows.scaling import stop_workers
@@ -195,7 +196,8 @@ class Spawner:
             self._pull(cmd.image)
         except DockerError as exc:
             reason = f"Could not get image {cmd.image} on host {self.host.host_id} ({self.hostname}): {exc}"
-            actors.fail(actor.db_id, reason)
+            if actors.fail(actor.db_id, reason):
+                EventPublisher(self.broker).actor_error(actor, reason)  # ACTOR_ERROR (actors with a link or webhook)
             workers.delete(worker_dbid)
             executions.end_pending(actor.db_id, reason)
             log.error("image unavailable: %s", exc, extra={"actor_id": actor.db_id})

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +18,10 @@ from abaco_shared.containers import ContainerResult, ContainerSpec, DockerApi
 from abaco_shared.enums import ExecutionOutcome, WorkerStatus
 from abaco_shared.envvars import MAX_VALUE
 from abaco_shared.errors import ConfigError, DockerError, ValidationError
+from abaco_shared.events import EventPublisher
 from abaco_shared.executions import Completion
 from abaco_shared.messages import MailboxMessage
+from abaco_shared.metrics import ExecutionTimings
 from abaco_shared.models import Actor, Execution, utcnow
 from abaco_shared.mounts import render_mounts
 from abaco_shared.retry import Disposition, RetryPolicy
@@ -24,8 +29,11 @@ from abaco_shared.runtime import pid_alive
 from abaco_shared.waiters import CompletionSignals
 
 from .access import AccessTokens
+from .binary import BinaryPayloads
 from .cgroups import CgroupMeter
 from .environment import container_env
+from .live_logs import LiveLogs
+from .results import ResultsReceiver
 from .state import WorkerState
 
 __all__ = ["ExecutionRunner", "Placement", "RunLimits", "Confinement", "outcome_of", "status_message_of"]
@@ -153,6 +161,10 @@ class ExecutionRunner:
         policy: RetryPolicy,
         tokens: AccessTokens | None = None,
         config_cipher: ConfigCipher | None = None,
+        live_logs: LiveLogs | None = None,
+        events: EventPublisher | None = None,
+        results: ResultsReceiver | None = None,
+        binary: BinaryPayloads | None = None,
     ) -> None:
         self.placement = placement
         self.limits = limits
@@ -164,6 +176,11 @@ class ExecutionRunner:
         self.policy = policy
         self.tokens = tokens  # None: this worker never asks for actor tokens
         self.config_cipher = config_cipher  # None: no config key, secret configs cannot be given
+        self.results = results  # None: containers get no results socket
+        self.events = events  # None: no events are published (actors with a link or webhook have them)
+        # None: logs are saved only at exit
+        self.live_logs = live_logs if live_logs is not None else LiveLogs(docker, limits.max_log_length, 0)
+        self.binary = binary or BinaryPayloads(placement.worker_id)  # binary messages' payload files
         self.finished_container = ""
 
     @property
@@ -191,6 +208,7 @@ class ExecutionRunner:
         try:
             return self._run(actor, msg, claimed, extra)
         finally:
+            self.binary.release(msg)  # a binary message's payload file, once its container has ended
             self.state.end()
             workers.set_status(worker_dbid, WorkerStatus.READY, last_execution_time=utcnow())
 
@@ -222,16 +240,22 @@ class ExecutionRunner:
 
     def _run(self, actor: Actor, msg: MailboxMessage, ex: Execution, extra: dict) -> Disposition:
         ex_dbid, attempts = ex.db_id, ex.attempts
+        taken = time.time()  # the metrics' claim moment (queue wait | container start)
         try:
             spec = self.spec_for(actor, msg, self._access_token(actor))
+            spec = self.binary.mount(spec, msg)  # a binary message's payload, as a read-only file
         except ValidationError as exc:  # a configuration problem: retrying will not help
             log.error("cannot run the actor's container: %s", exc, extra=extra)
             self._end(ex_dbid, str(exc))
             return Disposition.ACK
         before = self.meter.read()
+        keep_logs = functools.partial(logs.save, ex, ttl=actor.log_ex)  # copies while it runs (live_logs)
+        inbox = self.results.open(actor, ex, spec) if self.results else None  # mounts the results socket
         try:
             result = self.docker.run(
-                spec, on_started=lambda cid: self._started(ex_dbid, cid), max_log_length=self.limits.max_log_length
+                spec,
+                on_started=lambda cid: self._started(ex_dbid, cid, keep_logs, actor),
+                max_log_length=self.limits.max_log_length,
             )
         except DockerError as exc:
             if self.policy.may_retry(attempts):
@@ -240,14 +264,22 @@ class ExecutionRunner:
             log.error("container could not run after %s attempts: %s", attempts, exc, extra=extra)
             self._end(ex_dbid, str(exc))
             return Disposition.ACK
+        finally:
+            self.live_logs.unwatch()  # no live copy after this: the final one (_record) comes last
+            results_note = self.results.close(inbox) if self.results else ""  # all stored before COMPLETE
         usage = self.meter.read() - before
         self.finished_container = result.container_id
         try:
-            self._record(actor, ex, spec, result, usage.cpu_ns, usage.io_bytes)
+            self._record(actor, ex, spec, result, usage.cpu_ns, usage.io_bytes, results_note)
         except BaseException:
             self.remove_finished()
             raise
-        self.signals.notify(ex_dbid)
+        self.binary.spent(msg)  # COMPLETE: a binary message's payload is deleted
+        timings = ExecutionTimings.of(ex.message_received_time, taken, result.started_at, result.runtime_ms)
+        self.signals.notify(ex_dbid, then=timings.writer(self.signals.prefix))  # same round trip
+        if self.events is not None:  # EXECUTION_COMPLETE (actors with a link or webhook)
+            outcome = outcome_of(result, self.state.was_forced())
+            self.events.execution_complete(actor, msg.execution_id, result.exit_code, outcome)
         log.info("execution complete", extra={**extra, "exit_code": result.exit_code, "runtime_ms": result.runtime_ms})
         return Disposition.ACK
 
@@ -294,9 +326,15 @@ class ExecutionRunner:
         if cid and not self.limits.leave_containers:
             self.docker.remove(cid)
 
-    def _started(self, ex_dbid: str, cid: str) -> None:
+    def _started(
+        self, ex_dbid: str, cid: str, keep_logs: Callable[[str], None] | None = None, actor: Actor | None = None
+    ) -> None:
         quit_now = self.state.started(cid)
         executions.start(ex_dbid)
+        if actor is not None and self.events is not None:  # EXECUTION_STARTED (actors with a link or webhook)
+            self.events.execution_started(actor, ex_dbid.rpartition("_")[2])
+        if keep_logs is not None:
+            self.live_logs.watch(cid, keep_logs)
         if quit_now:
             self.docker.stop(cid, grace=self.limits.stop_grace)
 
@@ -307,7 +345,14 @@ class ExecutionRunner:
             self.docker.stop(cid, grace=self.limits.stop_grace)
 
     def _record(
-        self, actor: Actor, ex: Execution, spec: ContainerSpec, result: ContainerResult, cpu: int, io: int
+        self,
+        actor: Actor,
+        ex: Execution,
+        spec: ContainerSpec,
+        result: ContainerResult,
+        cpu: int,
+        io: int,
+        results_note: str = "",
     ) -> None:
         logs.save(ex, result.logs, actor.log_ex)
         done = Completion(
@@ -319,11 +364,12 @@ class ExecutionRunner:
             cpu_ns=cpu,
             io_bytes=io,
             final_state=result.final_state,
-            status_message=status_message_of(result, spec),
+            status_message=" ".join(filter(None, (status_message_of(result, spec), results_note))),
             limits=limits_of(spec),
         )
         executions.complete(ex.db_id, done)
 
     def _end(self, ex_dbid: str, reason: str) -> None:
-        executions.end(ex_dbid, ExecutionOutcome.NOT_STARTED, reason)
+        """Give up on a message: its execution ends NOT_STARTED, held as a dead letter."""
+        executions.end(ex_dbid, ExecutionOutcome.NOT_STARTED, reason, dead_letter=True)
         self.signals.notify(ex_dbid)

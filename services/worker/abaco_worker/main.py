@@ -11,14 +11,18 @@ from abaco_shared.config import Config
 from abaco_shared.configs import ConfigCipher
 from abaco_shared.containers import DockerApi, DockerEngine
 from abaco_shared.context import Context
+from abaco_shared.events import EventPublisher
 from abaco_shared.retry import RetryPolicy
 from abaco_shared.runtime import EXIT_CONFIG
 from abaco_shared.service import run_service
 from abaco_shared.waiters import CompletionSignals
 
 from .access import AccessTokens, WorkerCredential
+from .binary import BinaryPayloads
 from .cgroups import cgroup_layout
 from .execution import Confinement, ExecutionRunner, Placement, RunLimits
+from .live_logs import LiveLogs
+from .results import ResultLimits, ResultsReceiver
 from .state import WorkerState
 from .worker import ActorWorker, Heartbeat
 
@@ -55,8 +59,27 @@ def build_worker(
         clients or ClientsChannel(ctx.broker), actor_dbid, worker_id, credential, cfg.auth.clientg_timeout
     )
     cipher = ConfigCipher.from_file(cfg.general.config_key_file)
+    live_logs = LiveLogs(docker, wcfg.max_log_length, wcfg.live_log_interval)
     runner = ExecutionRunner(
-        placement, limits, confinement, docker, meter, WorkerState(), signals, policy, tokens, cipher
+        placement,
+        limits,
+        confinement,
+        docker,
+        meter,
+        WorkerState(),
+        signals,
+        policy,
+        tokens,
+        cipher,
+        live_logs,
+        events=EventPublisher(ctx.broker),
+        results=ResultsReceiver(
+            wcfg.socket_dir or cfg.data_path / "sockets",
+            worker_id,
+            ResultLimits(wcfg.max_results, wcfg.max_result_bytes),
+            signals,
+        ),
+        binary=BinaryPayloads.from_config(cfg, worker_id),
     )
     heartbeat = Heartbeat(ctx.redis, cfg.redis.key_prefix, worker_id)
     return ActorWorker(worker_id, actor_dbid, ctx.broker, runner, policy, heartbeat, cfg.spawner.worker_ready_timeout)

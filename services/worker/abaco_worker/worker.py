@@ -4,6 +4,12 @@ Ack policy: a mailbox message is acked only after its execution is recorded in a
 so a crash anywhere before that redelivers it (at-least-once); an execution already terminal when
 its message arrives again is acked without running twice. What is requeued and when is the
 RetryPolicy's decision.
+
+Outages are waited out: the consumers reconnect for as long as it takes, and a running execution
+is held meanwhile (its result is recorded in MongoDB; the ack of its delivery, whose channel died,
+is impossible, so the message comes back, finds its execution terminal and is acked unrun). A
+worker that exits although nobody asked it to (no READY, a failure at start, too many failures in
+a row) leaves its record behind: health reaps it like a dead worker and requests a replacement.
 """
 
 from __future__ import annotations
@@ -81,6 +87,7 @@ class ActorWorker:
         self.ready_timeout = ready_timeout
         self.revision = 0
         self.stop = threading.Event()
+        self.failure = ""  # why the worker exits although nobody asked it to ("": it was asked)
         self.log_extra = {"worker_id": worker_id, "actor_id": actor_dbid}
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -90,19 +97,21 @@ class ActorWorker:
             barrier = SpawnerWorkerChannel(self.broker, self.worker_id).wait_ready(self.ready_timeout)
         except ChannelTimeout:
             log.error("no READY from the spawner; exiting", extra=self.log_extra)
+            self.failure = "no READY from the spawner"
             return False
         if barrier.status != Barrier.READY:
             self.state.request_stop("cancelled")
             return False
-        worker = workers.get(self.db_id)
-        if worker is None or actors.get(self.actor_dbid) is None:
+        worker, actor = workers.get(self.db_id), actors.get(self.actor_dbid)
+        if worker is None or actor is None:
             log.warning("worker record or actor vanished before start", extra=self.log_extra)
             return False
         self.revision = worker.revision
         if not workers.set_status(self.db_id, WorkerStatus.READY, last_health_check_time=utcnow()):
             log.warning("worker could not become READY (status changed)", extra=self.log_extra)
             return False
-        actors.mark_ready(self.actor_dbid, self.revision)
+        if actors.mark_ready(self.actor_dbid, self.revision) and self.runner.events is not None:
+            self.runner.events.actor_ready(actor)  # ACTOR_READY (actors with a link or webhook)
         log.info("worker ready", extra=self.log_extra)
         return True
 
@@ -122,6 +131,9 @@ class ActorWorker:
             ):
                 log.info("the mailbox was deleted; exiting", extra=self.log_extra)
             return 0
+        except Exception as exc:
+            self.failure = self.failure or f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             self.stop.set()
             self.cleanup()
@@ -138,17 +150,31 @@ class ActorWorker:
             return False
         return True
 
+    def failed(self) -> str:
+        """Why this worker exits although nobody asked it to, or "" (a stop command, a cancel,
+        its actor leaving or a signal): a failed worker's actor gets a replacement from health."""
+        if self.state.stopping():
+            return ""
+        return self.failure or ("too many failures in a row" if self.policy.gave_up else "")
+
     def cleanup(self) -> None:
-        """Remove what the worker leaves behind, and have its clientg credential revoked."""
+        """Remove what the worker leaves behind, and have its clientg credential revoked. The
+        record of a worker that :meth:`failed` stays: health reaps it and requests another."""
         self.runner.remove_finished()
-        workers.set_status(self.db_id, WorkerStatus.SHUTTING_DOWN)
-        workers.delete(self.db_id)
+        failure = self.failed()
+        if failure:
+            log.warning("worker failed; health will replace it: %s", failure, extra=self.log_extra)
+        else:
+            workers.set_status(self.db_id, WorkerStatus.SHUTTING_DOWN)
+            workers.delete(self.db_id)
         self.heartbeat.clear()
         try:
             WorkerChannel(self.broker, self.worker_id).delete()
         except AbacoError as exc:
             log.warning("could not delete the worker channel: %s", exc, extra=self.log_extra)
         self.runner.meter.remove()
+        if self.runner.results is not None:
+            self.runner.results.shutdown()  # its thread and socket directory
         if self.runner.tokens is not None:
             self.runner.tokens.revoke()
         log.info("worker stopped", extra={**self.log_extra, "reason": self.state.stopping() or "signal"})
@@ -158,8 +184,9 @@ class ActorWorker:
         queue = WorkerChannel(self.broker, self.worker_id).queue
         try:
             self.broker.consume([queue], self.on_control, self.stop, prefetch=10)
-        except Exception:
+        except Exception as exc:
             log.exception("worker channel consumer failed; stopping", extra=self.log_extra)
+            self.failure = self.failure or f"the worker channel consumer failed: {exc}"
             self.stop.set()
 
     def on_control(self, body: dict[str, Any], delivery: Delivery) -> None:

@@ -88,7 +88,7 @@ def test_the_actor_view_has_every_field_of_reference_1_3(app):  # noqa: F811
         "id owner image name description stateless type default_environment privileged max_workers mem_limit "
         "max_cpus use_container_uid queue token link webhook hints log_ex cron_schedule cron_on "
         "run_as_executor revision status status_message state mounts uid gid tasdir create_time "
-        "last_update_time cron_next_ex _links"
+        "last_update_time cron_next_ex cron_next_ex_time cron_missed _links"
     ).split():
         assert field in actor, field
     assert set(actor["_links"]) == {"self", "owner", "executions"}

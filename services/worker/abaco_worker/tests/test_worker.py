@@ -5,9 +5,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import pymongo.errors
 import pytest
 
-from abaco_shared import actors, executions, workers
+from abaco_shared import actors, executions, outages, workers
 from abaco_shared.channels import SpawnerWorkerChannel
 from abaco_shared.config import load_config
 from abaco_shared.enums import ActorStatus, ExecutionOutcome, ExecutionStatus, WorkerStatus
@@ -185,7 +186,11 @@ def test_run_exit_code_and_cleanup_when_not_started(aw, barrier, code):
         SpawnerWorkerChannel(aw.broker, WID).send_cancel()
     stop = threading.Event()
     assert aw.run(stop) == code
-    assert stop.is_set() and record(aw) is None
+    assert stop.is_set()
+    if barrier:  # cancelled: nothing to replace
+        assert record(aw) is None
+    else:  # no READY: a failure, whose record stays for health to reap and replace
+        assert record(aw) is not None and aw.failed() == "no READY from the spawner"
 
 
 # -- the mailbox --------------------------------------------------------------------------------
@@ -362,3 +367,60 @@ def test_heartbeat_is_written_at_most_once_per_interval(redis_client):
     assert redis_client.exists(hb.key)
     hb.clear()
     assert not redis_client.exists(hb.key)
+
+
+# -- outages: waited out; a worker that fails (nobody asked it to exit) leaves its record for health
+@pytest.fixture
+def no_outage_waits(monkeypatch):
+    monkeypatch.setattr(outages.Backoff, "next", lambda self: 0)
+
+
+def test_a_mongodb_outage_longer_than_max_failures_never_stops_the_worker(started, monkeypatch, no_outage_waits):
+    body = submit(started)
+    real_claim = executions.claim
+
+    def down(ex_dbid, worker_id):
+        raise pymongo.errors.ServerSelectionTimeoutError("127.0.0.1:27017: [Errno 111] Connection refused")
+
+    monkeypatch.setattr(executions, "claim", down)
+    settled = [deliver(started, body).settled for _ in range(started.policy.max_failures * 4)]
+    assert set(settled) == {"requeue"}, "the message goes back to its queue every time"
+    assert not started.stop.is_set() and started.failed() == ""
+
+    monkeypatch.setattr(executions, "claim", real_claim)  # MongoDB is back
+    assert deliver(started, body).settled == "ack"
+    assert executions.get(started.actor_dbid, "E1").status == ExecutionStatus.COMPLETE
+    assert executions.get(started.actor_dbid, "E1").attempts == 1, "the outage cost no attempt"
+
+
+def test_a_worker_that_gives_up_leaves_its_record_for_health(started, monkeypatch):
+    def broken(actor, msg):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(started.runner, "handle", broken)
+    body = submit(started)
+    for _ in range(started.policy.max_failures):
+        deliver(started, body)
+    assert started.stop.is_set() and started.failed() == "too many failures in a row"
+
+    started.cleanup()
+    assert record(started) is not None, "health reaps it and requests a replacement"
+
+
+def test_a_worker_asked_to_stop_removes_its_record(started):
+    started.control(WorkerCommand("stop-no-delete"))
+    assert started.failed() == ""
+    started.cleanup()
+    assert record(started) is None
+
+
+def test_a_crash_in_the_worker_is_a_failure(started, monkeypatch):
+    def lost(*args, **kwargs):
+        raise pymongo.errors.ServerSelectionTimeoutError("down")
+
+    monkeypatch.setattr(started, "start", lambda: True)
+    monkeypatch.setattr(started, "_open_mailbox", lost)
+    with pytest.raises(pymongo.errors.ServerSelectionTimeoutError):
+        started.run(started.stop)
+    assert started.failed().startswith("ServerSelectionTimeoutError")
+    assert record(started) is not None
