@@ -171,3 +171,7 @@ commit_python_script() {  # image script label
 commit_python_script abaco/forkbomb:latest forkbomb.py abaco.forkbomb
 commit_python_script abaco/membomb:latest membomb.py abaco.membomb
 commit_python_script abaco/envdump:latest envdump.py abaco.envdump  # prints _actor_configs* (configs tests)
+commit_python_script abaco/results:latest results.py abaco.results  # sends three result datagrams (results tests)
+commit_python_script abaco/ticker:latest ticker.py abaco.ticker  # a line every 0.5 s for 6 s (live logs tests)
+commit_python_script abaco/binsum:latest binsum.py abaco.binsum  # size and sha256 of /_abaco_binary_data (binary tests)
+commit_python_script abaco/printenv:latest printenv.py abaco.printenv  # MSG, _abaco_* and Time_msg_queued (cron tests)

@@ -166,6 +166,7 @@ new_secret "$SECRETS/mongo_password" 24
 new_secret "$SECRETS/mongo_admin_password" 24  # MongoDB's root user, for operators only
 new_secret "$SECRETS/redis_password" 24
 new_secret "$SECRETS/rabbit_password" 24
+new_secret "$SECRETS/webhook_key" 32  # webhook secrets derive from it (events.webhook_key_file)
 if [ ! -s "$SECRETS/config_key" ]; then  # Fernet key of secret actor configs (general.config_key_file)
   ( umask 077; "$VENV/bin/python" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' \
       > "$SECRETS/config_key.tmp" )

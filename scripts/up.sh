@@ -3,7 +3,7 @@
 #   1. scripts/install.sh (packages, mongod, .venv, secrets; skips what is done)
 #   2. supervisord (through scripts/supervisord-launch.py) or, if running, update + start
 #   3. dockerd as a supervisord program, only when no docker daemon answers
-#   4. waits for mongod (+ replica set rs0 PRIMARY), rabbitmq, redis, docker
+#   4. waits for mongod (+ replica set rs0 PRIMARY), rabbitmq (an AMQP login), redis, docker
 #   5. scripts/build-images.sh (skips existing images)
 #   6. starts the services (abaco:*) and waits until all are RUNNING and the API behind nginx
 #      answers GET /actors without a token with 401
@@ -150,22 +150,44 @@ sys.exit(0 if len(frame) == 7 and frame[0] == 1 else 1)  # 1 = method frame (con
 EOF
 }
 wait_until 30 amqp_ok || fail "RabbitMQ accepts TCP on 5672 but does not speak AMQP" "$LOGS/rabbitmq.log"
-# the platform user on its vhost; an older node that still has guest is migrated (guest removed)
-rabbit_login() {  # user password vhost: exit 0 when an AMQP login works
+# Ready means "accepts the platform's AMQP login", not "process started" nor "speaks AMQP": a
+# starting broker answers the protocol header seconds before it lets anyone in. A refusal (wrong
+# user, password or vhost: exit 2) is an answer; anything else (exit 1) is "not yet", waited out.
+# The platform user on its vhost; an older node that still has guest is migrated (guest removed).
+rabbit_login() {  # user password vhost: exit 0 when an AMQP login works, 2 when it is refused
   "$HERE/.venv/bin/python" - "$@" <<'EOF'
 import sys
+from amqp.exceptions import AccessRefused, NotAllowed
 from kombu import Connection
 user, password, vhost = sys.argv[1], sys.argv[2], sys.argv[3]
 try:
     with Connection(hostname="127.0.0.1", port=5672, userid=user, password=password, virtual_host=vhost,
                     connect_timeout=3) as conn:
-        conn.ensure_connection(max_retries=1)
+        conn.ensure_connection(max_retries=0)
+except (AccessRefused, NotAllowed):
+    sys.exit(2)
 except Exception:
     sys.exit(1)
 EOF
 }
+rabbit_answers() {  # user password vhost: the broker accepts or refuses the login (not "not yet")
+  local rc=0
+  rabbit_login "$@" || rc=$?
+  [ "$rc" -ne 1 ]
+}
+rabbit_refuses() {  # user password vhost: refused twice, 2 s apart (not a node finishing its boot)
+  local rc=0
+  rabbit_login "$@" || rc=$?
+  [ "$rc" -eq 2 ] || return 1
+  sleep 2
+  rc=0
+  rabbit_login "$@" || rc=$?
+  [ "$rc" -eq 2 ]
+}
 RABBIT_PW="$(cat "$HERE/.data/secrets/rabbit_password")"
-if ! rabbit_login abaco "$RABBIT_PW" abaco; then
+wait_until 60 rabbit_answers abaco "$RABBIT_PW" abaco \
+  || fail "RabbitMQ speaks AMQP but neither accepts nor refuses a login after 60 s" "$LOGS/rabbitmq.log"
+if rabbit_refuses abaco "$RABBIT_PW" abaco; then
   rmq() { "$HERE/scripts/rabbitmq.sh" ctl -q "$@" >>"$LOGS/install.log" 2>&1; }
   rmq add_vhost abaco || true
   rmq delete_user abaco || true
@@ -178,7 +200,7 @@ if rabbit_login guest guest /; then
   rabbit_login guest guest / && fail "RabbitMQ still accepts guest" "$LOGS/install.log"
   say "RabbitMQ user guest removed"
 fi
-rabbit_login abaco "$RABBIT_PW" abaco || fail "RabbitMQ refuses the platform user" "$LOGS/rabbitmq.log"
+wait_until 30 rabbit_login abaco "$RABBIT_PW" abaco || fail "RabbitMQ refuses the platform user" "$LOGS/rabbitmq.log"
 redis_ok() {
   [ "$(REDISCLI_AUTH="$(cat "$HERE/.data/secrets/redis_password")" \
        redis-cli --no-auth-warning --user abaco -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]
@@ -192,7 +214,7 @@ if [ -z "${UP_SKIP_IMAGES:-}" ]; then
 fi
 
 # ------------------------------------------------------------------------ the API
-SERVICES=(registration messages admin spawner health clientg)
+SERVICES=(registration messages admin spawner health clientg events)
 # one call for the group starts them side by side (one name at a time waits startsecs each)
 "${CTL[@]}" start 'abaco:*' >/dev/null 2>&1 || true
 [ "$(prog_state infra:nginx)" = RUNNING ] || "${CTL[@]}" start infra:nginx >/dev/null 2>&1 || true
@@ -207,7 +229,7 @@ if ! wait_until "${UP_API_TIMEOUT:-60}" api_ready; then
   echo "up: ERROR: $BASE_URL/actors did not answer 401 (no token) within ${UP_API_TIMEOUT:-60} s; last HTTP code: $(api_code)" >&2
   "${CTL[@]}" status >&2 || true
   logs=()
-  for svc in nginx:8000 registration:5001 messages:5002 admin:5003 spawner: health: clientg:; do
+  for svc in nginx:8000 registration:5001 messages:5002 admin:5003 spawner: health: clientg: events:; do
     name="${svc%%:*}" port="${svc#*:}" group=abaco
     [ "$name" = nginx ] && group=infra
     state="$(prog_state "$group:$name")"

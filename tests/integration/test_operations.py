@@ -39,6 +39,7 @@ def test_every_program_is_listed_by_supervisorctl(stack):
         "spawner",
         "health",
         "clientg",
+        "events",
     ):
         assert name in out, out
     for line in out.splitlines():
