@@ -119,14 +119,23 @@ class Broker:
         del conn
 
     def _with_channel(self, fn: Callable[[Any], Any]) -> Any:
-        try:
-            conn = self._thread_connection()
-            return fn(conn.default_channel)
-        except ChannelError:
-            raise
-        except Exception:
-            self.close()
-            raise
+        """``fn(channel)`` on this thread's connection. A kept connection may have died since its
+        last use (a broker restart is noticed only when the socket is next used, once per
+        thread): such a failure is tried once more on a fresh connection before it counts."""
+        for attempt in (1, 2):
+            kept = getattr(self._local, "conn", None)
+            reused = kept is not None and kept.connected
+            try:
+                conn = self._thread_connection()
+                return fn(conn.default_channel)
+            except ChannelError:
+                raise
+            except Exception as exc:
+                self.close()
+                if attempt == 2 or not reused or _missing_queue(exc):
+                    raise
+                log.debug("a kept broker connection was stale; reconnecting: %s", exc)
+        raise AssertionError("unreachable")
 
     def declare(self, queue: Queue) -> None:
         """Create ``queue`` if it does not exist yet."""

@@ -62,7 +62,9 @@ def test_a_now_schedule_runs_at_once_then_every_minute_until_turned_off(client, 
     assert second["executor"] == "cron"
     assert CRON_MSG in client.logs(actor["id"], client.wait_execution(actor["id"], second["id"])["id"])
     shown = client.ok("GET", f"/actors/{actor['id']}")
-    assert shown["cron_missed"] == 0
+    # "now" is the current minute: registered in its last seconds, the first pass may come after the
+    # next minute began, and then one run covers both slots and the other is counted as missed
+    assert shown["cron_missed"] in (0, 1)
 
     off = client.ok("PUT", f"/actors/{actor['id']}", json={"image": "abaco/printenv:latest", "cron_on": False})
     assert off["cron_on"] is False and off["cron_schedule"] == "now + 1 minute"

@@ -148,6 +148,35 @@ def test_message_count_and_purge(broker):
     assert broker.purge(q) == 0
 
 
+class _DeadConnection:
+    """A kept connection whose broker restarted: it still says connected until it is used."""
+
+    connected = True
+    released = False
+
+    @property
+    def default_channel(self):
+        raise ConnectionResetError("Connection reset by peer")
+
+    def release(self):
+        self.released = True
+
+
+def test_a_stale_kept_connection_is_replaced_once_not_reported(broker):
+    q = broker.queue("after_restart")
+    broker.publish(q, {"i": 1})
+    dead = broker._local.conn = _DeadConnection()
+    assert broker.message_count(q) == 1
+    assert dead.released
+
+
+def test_a_fresh_connection_that_fails_is_reported_at_once(broker, monkeypatch):
+    broker.close()
+    monkeypatch.setattr(broker, "_thread_connection", lambda: _DeadConnection())
+    with pytest.raises(ChannelError):
+        broker.message_count(broker.queue("down"))
+
+
 def test_purge_of_a_queue_that_does_not_exist_is_zero(broker):
     assert broker.purge(broker.queue("never_declared")) == 0
 
