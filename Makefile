@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CTL := .venv/bin/supervisorctl -c supervisord.conf
 API := http://127.0.0.1:8000
 
-.PHONY: up down restart test unit lint bench images status logs install
+.PHONY: up down restart test unit lint bench chaos chaos-short images status logs install
 
 up:            ## install what is missing, start everything, wait until the API answers
 	bash scripts/up.sh
@@ -31,6 +31,12 @@ lint:          ## ruff and mypy alone
 bench:         ## latency and scale benchmarks against the running stack (numbers beside their floors)
 	.venv/bin/python bench/bench_messages.py
 	.venv/bin/python bench/bench_scale.py
+
+chaos:         ## 1,000 messages while every platform process and store is killed or restarted; prints a table
+	.venv/bin/python tests/chaos/chaos.py -n 1000
+
+chaos-short:   ## the same with 120 messages and one fault of each family (run by CI)
+	.venv/bin/python tests/chaos/chaos.py -n 120 --short
 
 images:        ## build the local test images (busybox, echo, fail, sleep, python3, probe, pyactor, bombs)
 	bash scripts/build-images.sh
