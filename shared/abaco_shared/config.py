@@ -223,6 +223,9 @@ class SpawnerConfig:
     pull_attempts: int = 2  # tries of a pull before the actor goes to ERROR
     pull_backoff: float = 2.0  # seconds before the next try
     max_parallel_pulls: int = 4  # pulls run beside the command consumer, never on it
+    # private registries' credentials, in Docker's config.json shape (``registries``); read at each
+    # pull, by the spawner only; defaults to <data_dir>/secrets/registries.json (none if missing)
+    registry_auth_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -449,11 +452,16 @@ def _derive_paths(cfg: Config, env: Mapping[str, str]) -> Config:
     events = dataclasses.replace(
         cfg.events, webhook_key_file=cfg.events.webhook_key_file or os.path.join(data_dir, "secrets", "webhook_key")
     )
+    spawner = dataclasses.replace(
+        cfg.spawner,
+        registry_auth_file=cfg.spawner.registry_auth_file or os.path.join(data_dir, "secrets", "registries.json"),
+    )
     return dataclasses.replace(
         cfg,
         general=general,
         auth=auth,
         events=events,
+        spawner=spawner,
         mongo=_with_password(cfg.mongo, data_dir, "mongo"),
         redis=_with_password(cfg.redis, data_dir, "redis"),
         rabbit=_with_password(cfg.rabbit, data_dir, "rabbit"),

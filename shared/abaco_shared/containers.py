@@ -120,7 +120,9 @@ class DockerApi(Protocol):
 
     def image_present(self, image: str) -> bool: ...
 
-    def pull(self, image: str) -> None: ...
+    def pull(self, image: str, auth: dict[str, str] | None = None) -> None:
+        """Pull ``image``; ``auth`` (``username``, ``password``) logs in to its registry."""
+        ...
 
     def run(
         self,
@@ -178,11 +180,11 @@ class DockerEngine:
         except docker.errors.APIError as exc:
             raise DockerError(f"cannot inspect image {image}: {exc.explanation}") from exc
 
-    def pull(self, image: str) -> None:
+    def pull(self, image: str, auth: dict[str, str] | None = None) -> None:
         """Pull ``image``, streaming the engine's progress: a pull that shows no progress for
         ``pull_timeout`` seconds (a registry that never answers) fails instead of hanging."""
         try:
-            for event in self.pull_api.pull(image, stream=True, decode=True):
+            for event in self.pull_api.pull(image, stream=True, decode=True, auth_config=auth):
                 if isinstance(event, dict) and event.get("error"):
                     raise DockerError(f"cannot pull image {image}: {event['error']}")
         except requests.exceptions.ReadTimeout:

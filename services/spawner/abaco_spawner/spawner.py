@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
-from abaco_shared import actors, executions, workers
+from abaco_shared import actors, executions, registries, workers
 from abaco_shared.broker import Broker, Delivery
 from abaco_shared.channels import ClientsChannel, CommandChannel, SpawnerWorkerChannel
 from abaco_shared.config import HostConfig, SpawnerConfig
@@ -227,7 +227,7 @@ class Spawner:
             attempts = max(1, self.cfg.pull_attempts)
             for attempt in range(1, attempts + 1):
                 try:
-                    self.docker.pull(image)
+                    self.docker.pull(image, registries.credentials_for(image, self.cfg.registry_auth_file))
                     return
                 except DockerError as exc:
                     if attempt == attempts:

@@ -56,6 +56,7 @@ class FakeDocker:
 
     images: set[str] = field(default_factory=set)
     pull_error: str = ""
+    pull_auths: list[dict[str, str] | None] = field(default_factory=list)  # the auth of each pull
     runs: list[FakeRun] = field(default_factory=list)
     driver: tuple[str, int] = ("cgroupfs", 1)
     calls: list[tuple[str, Any]] = field(default_factory=list)
@@ -75,8 +76,9 @@ class FakeDocker:
         self.calls.append(("image_present", image))
         return image in self.images
 
-    def pull(self, image: str) -> None:
+    def pull(self, image: str, auth: dict[str, str] | None = None) -> None:
         self.calls.append(("pull", image))
+        self.pull_auths.append(auth)
         if self.pull_error:
             raise DockerError(f"cannot pull image {image}: {self.pull_error}")
         self.images.add(image)

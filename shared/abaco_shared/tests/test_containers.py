@@ -415,7 +415,15 @@ def test_image_present_api_error_is_a_docker_error(engine, api):
 
 def test_pull(engine, api):
     engine.pull("abaco/new")
-    assert api.calls == [("pull", ("abaco/new",), {"stream": True, "decode": True})]
+    engine.pull("r.example.org/lab/new", {"username": "u", "password": "p"})
+    assert api.calls == [
+        ("pull", ("abaco/new",), {"stream": True, "decode": True, "auth_config": None}),
+        (
+            "pull",
+            ("r.example.org/lab/new",),
+            {"stream": True, "decode": True, "auth_config": {"username": "u", "password": "p"}},
+        ),
+    ]
 
 
 def test_an_error_in_the_pull_stream_fails_the_pull(engine, api, monkeypatch):

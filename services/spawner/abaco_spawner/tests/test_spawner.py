@@ -39,10 +39,10 @@ class HookedDocker(FakeDocker):
             self.on_check(image)
         return super().image_present(image)
 
-    def pull(self, image: str) -> None:
+    def pull(self, image: str, auth: dict[str, str] | None = None) -> None:
         if self.on_pull is not None:
             self.on_pull(image)
-        super().pull(image)
+        super().pull(image, auth)
 
 
 class FakeLauncher:
@@ -169,6 +169,16 @@ def test_handle_always_pulls_with_policy_always(actor, broker, make_spawner, doc
 
     assert ("pull", IMAGE) in docker.calls
     assert len(launcher.calls) == 1
+
+
+def test_a_pull_logs_in_with_the_credentials_of_the_images_registry(actor, broker, make_spawner, docker, tmp_path):
+    path = tmp_path / "registries.json"
+    path.write_text('{"auths": {"docker.io": {"username": "hub", "password": "pw"}}}')
+    worker, cmd = request(actor, broker)
+
+    assert make_spawner(pull_policy="always", registry_auth_file=str(path)).handle(cmd) is True
+
+    assert docker.pull_auths == [{"username": "hub", "password": "pw"}]
 
 
 def test_policy_never_starts_a_worker_when_the_image_is_local(actor, broker, make_spawner, docker, launcher):
