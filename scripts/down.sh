@@ -30,7 +30,7 @@ wait_gone() {  # seconds pid...
 
 sd_pid="$(supervisord_pid || true)"
 if [ -n "$sd_pid" ]; then
-  "${CTL[@]}" stop abaco:spawner >/dev/null 2>&1 || true
+  "${CTL[@]}" stop abaco:spawner abaco:spawner-special >/dev/null 2>&1 || true
   "${CTL[@]}" stop abaco:* >/dev/null 2>&1 || true
 fi
 

@@ -214,7 +214,7 @@ if [ -z "${UP_SKIP_IMAGES:-}" ]; then
 fi
 
 # ------------------------------------------------------------------------ the API
-SERVICES=(registration messages admin spawner health clientg events)
+SERVICES=(registration messages admin spawner health clientg events spawner-special health-special)
 # one call for the group starts them side by side (one name at a time waits startsecs each)
 "${CTL[@]}" start 'abaco:*' >/dev/null 2>&1 || true
 [ "$(prog_state infra:nginx)" = RUNNING ] || "${CTL[@]}" start infra:nginx >/dev/null 2>&1 || true
@@ -229,7 +229,7 @@ if ! wait_until "${UP_API_TIMEOUT:-60}" api_ready; then
   echo "up: ERROR: $BASE_URL/actors did not answer 401 (no token) within ${UP_API_TIMEOUT:-60} s; last HTTP code: $(api_code)" >&2
   "${CTL[@]}" status >&2 || true
   logs=()
-  for svc in nginx:8000 registration:5001 messages:5002 admin:5003 spawner: health: clientg: events:; do
+  for svc in nginx:8000 registration:5001 messages:5002 admin:5003 spawner: health: clientg: events: spawner-special: health-special:; do
     name="${svc%%:*}" port="${svc#*:}" group=abaco
     [ "$name" = nginx ] && group=infra
     state="$(prog_state "$group:$name")"

@@ -214,7 +214,10 @@ class HostConfig:
 
 @dataclass(frozen=True)
 class SpawnerConfig:
-    host_queues: tuple[str, ...] = ("default",)
+    host_queues: tuple[str, ...] = ("default",)  # the command queues this host's spawner serves
+    # every queue of the deployment, the names an actor's ``queue`` may take (the APIs check it);
+    # () is host_queues (one host). With hosts serving other queues, list them all here.
+    queues: tuple[str, ...] = ()
     max_workers_per_host: int = 50
     max_workers_per_actor: int = 20
     worker_ready_timeout: float = 30.0
@@ -223,6 +226,11 @@ class SpawnerConfig:
     pull_attempts: int = 2  # tries of a pull before the actor goes to ERROR
     pull_backoff: float = 2.0  # seconds before the next try
     max_parallel_pulls: int = 4  # pulls run beside the command consumer, never on it
+    # a command is acked once its worker is READY or has definitely failed, so a spawner killed
+    # at any point gets it again and resumes the start; meanwhile it holds a prefetch slot
+    max_parallel_spawns: int = 8  # worker starts (launch, then the wait for READY) at once
+    command_prefetch: int = 100  # commands held unacked at once (starting, pulling or queued)
+    start_timeout: float = 120.0  # the longest a command waits for its worker (a pull included)
     # private registries' credentials, in Docker's config.json shape (``registries``); read at each
     # pull, by the spawner only; defaults to <data_dir>/secrets/registries.json (none if missing)
     registry_auth_file: str = ""
@@ -270,6 +278,7 @@ class HealthConfig:
     interval: int = 30  # seconds between status pings to live workers
     reap_interval: int = 5  # seconds between checks for dead workers and orphan containers
     startup_timeout: int = 120  # a worker not READY this long after its request is reaped
+    spawning_grace: int = 600  # ... unless a live spawner of this host is starting it: then this long
     lost_after: int = 300  # an unclaimed execution this old, with an empty mailbox, lost its message
     cron_interval: int = 10  # seconds between cron passes (a slot runs at most this late)
 
@@ -455,6 +464,7 @@ def _derive_paths(cfg: Config, env: Mapping[str, str]) -> Config:
     spawner = dataclasses.replace(
         cfg.spawner,
         registry_auth_file=cfg.spawner.registry_auth_file or os.path.join(data_dir, "secrets", "registries.json"),
+        queues=cfg.spawner.queues or cfg.spawner.host_queues,
     )
     return dataclasses.replace(
         cfg,
@@ -530,6 +540,13 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("config spawner.pull_policy must be 'if-not-present', 'always' or 'never'")
     if not cfg.spawner.host_queues:
         raise ConfigError("config spawner.host_queues must name at least one queue")
+    sp = cfg.spawner
+    if not 1 <= sp.max_parallel_spawns <= 64 or sp.command_prefetch < sp.max_parallel_spawns:
+        raise ConfigError(
+            "config spawner.max_parallel_spawns must be between 1 and 64, and spawner.command_prefetch at least that"
+        )
+    if sp.start_timeout < sp.worker_ready_timeout:
+        raise ConfigError("config spawner.start_timeout must be at least spawner.worker_ready_timeout")
     for template in cfg.worker.global_mounts + cfg.worker.privileged_mounts:
         try:
             check_template(template, cfg.worker.mount_roots)

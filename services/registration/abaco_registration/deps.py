@@ -24,4 +24,4 @@ class RegistrationDeps:
 
     @property
     def queues(self) -> tuple[str, ...]:
-        return self.cfg.spawner.host_queues
+        return self.cfg.spawner.queues

@@ -89,3 +89,10 @@ def test_an_explicit_password_or_url_credentials_win(tmp_path):
     assert load_config(env=env).rabbit.broker_url() == "amqp://abaco:given@127.0.0.1:5672/abaco"
     env["ABACO__RABBIT__URL"] = "amqp://ops:theirs@broker:5672/v"
     assert load_config(env=env).rabbit.broker_url() == "amqp://ops:theirs@broker:5672/v"
+
+
+def test_the_deployments_queues_default_to_this_hosts_and_may_name_more():
+    one_host = load_config(env={"ABACO__SPAWNER__HOST_QUEUES": "special"})
+    assert one_host.spawner.queues == ("special",)
+    many = load_config(env={"ABACO__SPAWNER__QUEUES": "default,special"})
+    assert (many.spawner.host_queues, many.spawner.queues) == (("default",), ("default", "special"))
