@@ -245,6 +245,10 @@ class WorkerConfig:
     leave_containers: bool = False
     max_run_time: int = -1  # seconds; -1 is unlimited
     max_run_time_limit: int = 7 * 86400  # the most an actor may ask for, in seconds
+    # how long an execution's logs (and results) are kept: an actor's own log_ex, else log_ex;
+    # 0 keeps them until the actor is deleted. An actor may ask for at most log_ex_limit seconds.
+    log_ex: int = 0
+    log_ex_limit: int = 10 * 365 * 86400
     max_attempts: int = 3  # runs of one message before its execution is ended as ERROR
     retry_delay: float = 1.0  # seconds before a message whose container did not start is retried
     max_failures: int = 5  # unexpected failures in a row before a worker gives up and exits

@@ -145,7 +145,9 @@ class Execution(Document):
 
 
 class Log(Document):
-    meta = {"collection": "logs", "indexes": ["actor_dbid"]}
+    # exp: when the logs may go (the actor's log_ex); MongoDB's TTL monitor removes them within
+    # a minute after. Records without exp are kept until their actor is deleted.
+    meta = {"collection": "logs", "indexes": ["actor_dbid", {"fields": ["exp"], "expireAfterSeconds": 0}]}
 
     db_id = StringField(primary_key=True)  # the execution's db_id
     actor_dbid = StringField(required=True)

@@ -25,6 +25,7 @@ class Limits:
 
     max_run_time: int = 7 * 86400
     log_ex: int = 10 * 365 * 86400
+    default_log_ex: int = 0  # what a new actor that names no log_ex gets (0: logs kept)
 
 
 # field -> (type, default)
@@ -201,5 +202,7 @@ def parse_actor_body(
     values["default_environment"] = {k: str(v) for k, v in env.items()}
     values["hints"] = given.get("hints") or []
     values["queue"] = queue
+    if current is None and given.get("log_ex") is None and limits.default_log_ex:
+        values["log_ex"] = min(limits.default_log_ex, limits.log_ex)
     values.update(cron)
     return values

@@ -45,7 +45,15 @@ ROUTE_MODULES = (
 
 def make_app(cfg: Config, authenticator: Authenticator, broker: Broker) -> AbacoApp:
     app = AbacoApp(cfg.general.version, authenticator, cfg.http.max_content_length, cfg.http.case)
-    deps = RegistrationDeps(cfg, broker, Limits(max_run_time=cfg.worker.max_run_time_limit))
+    deps = RegistrationDeps(
+        cfg,
+        broker,
+        Limits(
+            max_run_time=cfg.worker.max_run_time_limit,
+            log_ex=cfg.worker.log_ex_limit,
+            default_log_ex=cfg.worker.log_ex,
+        ),
+    )
     for module in ROUTE_MODULES:
         module.install(app, deps)
     return app

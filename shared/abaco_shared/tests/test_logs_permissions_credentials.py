@@ -58,6 +58,11 @@ class TestLogs:
         exp = Log.objects(db_id=ex.db_id).first().exp
         assert before + dt.timedelta(seconds=3599) <= exp <= now() + dt.timedelta(seconds=3600)
 
+    def test_mongodb_expires_logs_by_exp(self):
+        Log.ensure_indexes()
+        ttl = [i for i in Log._get_collection().index_information().values() if i["key"] == [("exp", 1)]]
+        assert [i.get("expireAfterSeconds") for i in ttl] == [0]
+
     @pytest.mark.parametrize("ttl", [None, 0])
     def test_no_ttl_means_no_expiry(self, ttl):
         ex = execution()

@@ -68,3 +68,17 @@ def test_queue_must_be_served_and_stateful_actors_have_one_worker():
 def test_only_privileged_users_may_run_as_the_images_own_user():
     with pytest.raises(PermissionDenied, match="use_container_uid"):
         parse_actor_body({"image": "abaco/echo", "use_container_uid": True}, USER, QUEUES)
+
+
+def test_log_ex_defaults_from_config_is_capped_and_a_put_keeps_the_stored_value():
+    from abaco_registration.actor_fields import Limits
+
+    limits = Limits(log_ex=3600, default_log_ex=600)
+    assert parse_actor_body({"image": "a"}, USER, QUEUES, limits)["log_ex"] == 600
+    assert parse_actor_body({"image": "a", "log_ex": 60}, USER, QUEUES, limits)["log_ex"] == 60
+    with pytest.raises(ValidationError, match="log_ex: at most 3600 seconds"):
+        parse_actor_body({"image": "a", "log_ex": 7200}, USER, QUEUES, limits)
+    assert parse_actor_body({"image": "a"}, USER, QUEUES, Limits(log_ex=60, default_log_ex=600))["log_ex"] == 60
+    assert parse_actor_body({"image": "a"}, USER, QUEUES, Limits())["log_ex"] is None
+    stored = {"image": "a", "log_ex": None}
+    assert parse_actor_body({"image": "b"}, USER, QUEUES, limits, current=stored)["log_ex"] is None
