@@ -285,6 +285,7 @@ class HealthConfig:
     spawning_grace: int = 600  # ... unless a live spawner of this host is starting it: then this long
     lost_after: int = 300  # an unclaimed execution this old, with an empty mailbox, lost its message
     cron_interval: int = 10  # seconds between cron passes (a slot runs at most this late)
+    sweep_interval: int = 60  # seconds between sweeps of leftover per-worker socket/binary directories
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -12,12 +13,19 @@ from abaco_shared.service import run_service
 
 from .checks import HealthChecker
 from .cron_job import CronJob
+from .sweeper import DirSweeper
 
 __all__ = ["main", "make_scheduler"]
 
 
 def make_scheduler(
-    checker: HealthChecker, reap_every: int, ping_every: int, cron: CronJob | None = None, cron_every: int = 10
+    checker: HealthChecker,
+    reap_every: int,
+    ping_every: int,
+    cron: CronJob | None = None,
+    cron_every: int = 10,
+    sweeper: DirSweeper | None = None,
+    sweep_every: int = 60,
 ) -> BackgroundScheduler:
     """The health jobs: one instance at a time each, missed runs coalesced into one."""
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"max_instances": 1, "coalesce": True})
@@ -25,6 +33,8 @@ def make_scheduler(
     scheduler.add_job(checker.ping, "interval", seconds=ping_every, id="ping")
     if cron is not None:
         scheduler.add_job(cron.run, "interval", seconds=cron_every, id="cron")
+    if sweeper is not None:
+        scheduler.add_job(sweeper.run, "interval", seconds=sweep_every, id="sweep")
     return scheduler
 
 
@@ -32,7 +42,19 @@ def _run(ctx: Context, stop: threading.Event) -> None:
     cfg = ctx.cfg
     checker = HealthChecker(cfg.health, cfg.host, ctx.broker, DockerEngine(cfg.host.docker_url), cfg.general.install_id)
     cron = CronJob(ctx.broker, cfg.general.api_server)
-    scheduler = make_scheduler(checker, cfg.health.reap_interval, cfg.health.interval, cron, cfg.health.cron_interval)
+    worker_dirs = [
+        Path(cfg.worker.socket_dir or cfg.data_path / "sockets"),
+        Path(cfg.worker.binary_dir or cfg.data_path / "binary"),
+    ]
+    scheduler = make_scheduler(
+        checker,
+        cfg.health.reap_interval,
+        cfg.health.interval,
+        cron,
+        cfg.health.cron_interval,
+        DirSweeper(worker_dirs),
+        cfg.health.sweep_interval,
+    )
     scheduler.start()
     try:
         stop.wait()
