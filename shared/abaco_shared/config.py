@@ -234,6 +234,9 @@ class SpawnerConfig:
     # private registries' credentials, in Docker's config.json shape (``registries``); read at each
     # pull, by the spawner only; defaults to <data_dir>/secrets/registries.json (none if missing)
     registry_auth_file: str = ""
+    # fork workers from a parent that has imported everything (abaco_worker.zygote): a new worker
+    # is READY sooner and shares the imported modules' memory; false starts each from scratch
+    zygote: bool = True
 
 
 @dataclass(frozen=True)

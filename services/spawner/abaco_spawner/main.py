@@ -10,16 +10,22 @@ from abaco_shared.context import Context
 from abaco_shared.service import run_service
 from abaco_shared.store import ensure_indexes
 
-from .launcher import launch_worker
+from .launcher import ZygoteLauncher, launch_worker
 from .spawner import Spawner
 
 
 def _run(ctx: Context, stop: threading.Event) -> None:
     ensure_indexes()
     cfg = ctx.cfg
-    launch = functools.partial(launch_worker, log_path=cfg.data_path / "logs" / "workers.log")
+    log_path = cfg.data_path / "logs" / "workers.log"
+    zygote = ZygoteLauncher(log_path) if cfg.spawner.zygote else None
+    launch = zygote or functools.partial(launch_worker, log_path=log_path)
     docker = DockerEngine(cfg.host.docker_url, pull_timeout=cfg.spawner.pull_timeout)
-    Spawner(cfg.spawner, cfg.host, ctx.broker, docker, launch, clientg_timeout=cfg.auth.clientg_timeout).run(stop)
+    try:
+        Spawner(cfg.spawner, cfg.host, ctx.broker, docker, launch, clientg_timeout=cfg.auth.clientg_timeout).run(stop)
+    finally:
+        if zygote is not None:
+            zygote.close()
 
 
 def main() -> int:
