@@ -2,7 +2,7 @@
 
 | channel         | queue                        | ack policy / lifetime                                  |
 |-----------------|------------------------------|--------------------------------------------------------|
-| command         | command_channel_<queue>      | durable; the spawner acks after handling a command     |
+| command         | command_channel_<queue>      | durable; acked once its worker is READY or failed      |
 | actor mailbox   | actor_msg_<actor db_id>      | durable, persistent; a worker acks after recording     |
 | worker          | worker_<worker_id>           | expires 1 h after last use                             |
 | spawner-worker  | spawner_worker_<worker_id>   | one-shot start barrier; expires after 5 min            |

@@ -555,6 +555,8 @@ def _validate(cfg: Config) -> None:
         )
     if sp.start_timeout < sp.worker_ready_timeout:
         raise ConfigError("config spawner.start_timeout must be at least spawner.worker_ready_timeout")
+    if cfg.health.spawning_grace < cfg.health.startup_timeout:
+        raise ConfigError("config health.spawning_grace must be at least health.startup_timeout")
     for template in cfg.worker.global_mounts + cfg.worker.privileged_mounts:
         try:
             check_template(template, cfg.worker.mount_roots)

@@ -82,7 +82,9 @@ class Actor(Document):
 
 
 class Worker(Document):
-    meta = {"collection": "workers", "indexes": ["actor_dbid", "host_id", "tenant"]}
+    # not strict: a record with a field a newer release added still loads in older processes
+    # (workers outlive spawner and API restarts)
+    meta = {"collection": "workers", "indexes": ["actor_dbid", "host_id", "tenant"], "strict": False}
 
     db_id = StringField(primary_key=True)
     worker_id = StringField(required=True)
@@ -98,6 +100,8 @@ class Worker(Document):
     host_ip = StringField(null=True)
     pid = IntField(null=True)
     cid = StringField(default="")
+    # the spawner driving its start ("<host_id>:<pid>:<nonce>"), "" when none is
+    spawner = StringField(default="")
     create_time = DateTimeField(default=utcnow)
     last_execution_time = DateTimeField(null=True)
     last_health_check_time = DateTimeField(null=True)

@@ -32,6 +32,8 @@ __all__ = [
     "live_on_host",
     "stuck_before",
     "set_status",
+    "take_over",
+    "release",
     "touch",
     "delete",
     "delete_if",
@@ -149,6 +151,23 @@ def set_status(worker_dbid: str, status: WorkerStatus, message: str = "", **fiel
     if message:
         updates["set__status_message"] = message
     return bool(Worker.objects(**query).update_one(set__status=status.value, **updates))
+
+
+def take_over(seen: Worker, status: WorkerStatus, **fields: object) -> bool:
+    """Resume an interrupted start: move the worker to ``status`` (any status, with ``fields``) only
+    if it still has the status, pid and spawner it was ``seen`` with, so that of two spawners
+    resuming the same start only one goes on. False when the record changed (or is gone)."""
+    same_spawner = Q(spawner=seen.spawner)
+    if not seen.spawner:  # records written before the field existed have none
+        same_spawner |= Q(spawner__exists=False) | Q(spawner=None)
+    query = Q(db_id=seen.db_id, status=seen.status, pid=seen.pid) & same_spawner
+    updates = {f"set__{k}": v for k, v in fields.items()}
+    return bool(Worker.objects(query).update_one(set__status=status.value, **updates))
+
+
+def release(worker_dbid: str, spawner: str) -> bool:
+    """The spawner ``spawner`` stops driving this worker's start (it gave up waiting for it)."""
+    return bool(Worker.objects(db_id=worker_dbid, spawner=spawner).update_one(set__spawner=""))
 
 
 def touch(worker_dbid: str) -> None:

@@ -31,7 +31,7 @@ from abaco_shared.errors import AbacoError
 from abaco_shared.messages import ClientRequest
 from abaco_shared.models import Worker, utcnow
 from abaco_shared.outages import Outage, store_of
-from abaco_shared.runtime import pid_alive
+from abaco_shared.runtime import pid_alive, spawner_may_be_alive
 from abaco_shared.workflows.scaling import ensure_one_worker
 
 __all__ = ["HealthChecker", "ReapReport"]
@@ -117,9 +117,14 @@ class HealthChecker:
         return dead
 
     def _reap_stuck(self) -> int:
-        """Workers that never got a process within the start-up timeout."""
+        """Workers that never got a process within the start-up timeout (``spawning_grace`` when a
+        live spawner is still starting one: it waits for it, and says when it gives up; another
+        host's spawner is judged by that host's health)."""
         stuck = 0
+        graced = utcnow() - dt.timedelta(seconds=self.cfg.spawning_grace)
         for worker in workers.stuck_before(utcnow() - dt.timedelta(seconds=self.cfg.startup_timeout)):
+            if worker.create_time > graced and spawner_may_be_alive(worker.spawner or "", self.host_id):
+                continue
             if workers.delete_if(worker.db_id, status=worker.status):
                 stuck += 1
                 self._bereave(worker)

@@ -50,12 +50,25 @@ def _become_worker(env: dict[str, str], log_path: str) -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.environ.clear()
         os.environ.update(env)
+        _name_process(env.get("ABACO_WORKER_ID", ""))
         gc.unfreeze()
         code = worker_main.main([])
     except BaseException as exc:  # a worker never returns into the zygote's loop
         print(f"abaco-worker: failed in its fork: {exc!r}", file=sys.stderr, flush=True)
     finally:
         os._exit(code if isinstance(code, int) else EXIT_FAILED_START)
+
+
+def _name_process(worker_id: str) -> None:
+    """Name the process after its worker (``/proc/<pid>/comm``): its ``/proc/<pid>/environ`` is
+    the zygote's, so this is how a spawner resuming an interrupted start finds it."""
+    if not worker_id:
+        return
+    try:
+        with open("/proc/self/comm", "w") as comm:
+            comm.write(worker_id[:15])
+    except OSError:
+        pass  # not Linux, or no /proc: such a start is found by its recorded pid only
 
 
 def spawn(env: dict[str, str], log_path: str) -> int:

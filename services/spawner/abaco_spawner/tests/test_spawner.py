@@ -47,12 +47,17 @@ class HookedDocker(FakeDocker):
 
 class FakeLauncher:
     """Records (worker_id, actor_dbid, worker status at launch) and the extra environment of
-    each launch, and returns increasing pids."""
+    each launch, and returns increasing pids. Also the spawner's ProcessProbe: the processes it
+    launched are alive (until ``kill``), and so are the spawners named in ``spawners``. With a
+    ``broker``, each launched worker waits for its READY and becomes READY, as a real one does."""
 
-    def __init__(self, then: Callable[[str, str], None] | None = None) -> None:
+    def __init__(self, then: Callable[[str, str], None] | None = None, broker=None) -> None:
         self.calls: list[tuple[str, str, str]] = []
         self.envs: list[dict[str, str]] = []
         self.then = then
+        self.alive: dict[str, int] = {}  # worker_id -> pid of its running process
+        self.spawners: set[str] = set()
+        self.broker = broker
 
     def __call__(self, worker_id: str, actor_dbid: str, env: Mapping[str, str]) -> int:
         record = workers.get_for_actor(actor_dbid, worker_id)
@@ -60,7 +65,31 @@ class FakeLauncher:
         self.envs.append(dict(env))
         if self.then is not None:
             self.then(worker_id, actor_dbid)
-        return 4000 + len(self.calls)
+        pid = self.alive[worker_id] = 4000 + len(self.calls)
+        if self.broker is not None:
+            threading.Thread(target=self.serve, args=(worker_id, actor_dbid), daemon=True).start()
+        return pid
+
+    def serve(self, worker_id: str, actor_dbid: str) -> None:
+        try:
+            ready = SpawnerWorkerChannel(self.broker, worker_id).wait_ready(5)
+        except ChannelTimeout:
+            return
+        if ready.status == "READY":
+            workers.set_status(workers.key_for(actor_dbid, worker_id), WorkerStatus.READY)
+
+    def kill(self, worker_id: str) -> None:
+        self.alive.pop(worker_id, None)
+
+    def worker_pid(self, worker_id: str, pid: int | None) -> int | None:
+        live = self.alive.get(worker_id)
+        return live if live is not None and pid in (None, live) else None
+
+    def spawner_alive(self, token: str) -> bool:
+        return token in self.spawners
+
+    def pid_alive(self, pid: int) -> bool:
+        return pid in self.alive.values()
 
 
 def drain(broker, queue) -> list[dict]:
@@ -109,7 +138,12 @@ def launcher():
 def make_spawner(broker, docker, launcher):
     def make(docker=docker, launch=launcher, **cfg) -> Spawner:
         cfg.setdefault("pull_backoff", 0)
-        return Spawner(SpawnerConfig(**cfg), HOST, broker, docker, launch, pulls=InlineExecutor())
+        cfg.setdefault("worker_ready_timeout", 0.2)  # fake workers never say READY unless they serve
+        probe = launch if isinstance(launch, FakeLauncher) else launcher
+        return Spawner(
+            SpawnerConfig(**cfg), HOST, broker, docker, launch,
+            pulls=InlineExecutor(), spawns=InlineExecutor(), probe=probe,
+        )  # fmt: skip
 
     return make
 
@@ -263,11 +297,11 @@ def test_a_redelivered_command_starts_no_second_worker(actor, broker, spawner, l
     worker, cmd = request(actor, broker)
     assert spawner.handle(cmd) is True
 
-    assert spawner.handle(cmd) is False
+    assert spawner.handle(cmd) is True  # its live process is adopted (and told READY again)
 
     assert len(launcher.calls) == 1
     assert workers.get(worker.db_id).pid == 4001
-    assert barrier(broker, worker.worker_id) == ["READY"]
+    assert barrier(broker, worker.worker_id) == ["READY", "READY"]
 
 
 @pytest.mark.parametrize("moment", ["image check", "pull"])
@@ -343,20 +377,47 @@ def test_stop_existing_replaces_the_other_workers(actor, broker, spawner, launch
 # -- on_command: the consumer callback ---------------------------------------------------------
 
 
-def test_on_command_handles_and_acks(actor, broker, spawner, launcher):
+def test_on_command_handles_and_acks_once_the_worker_is_ready(actor, broker, make_spawner):
+    launcher = FakeLauncher(broker=broker)
     worker, cmd = request(actor, broker)
     delivery = FakeDelivery(body=cmd.to_dict())
 
-    spawner.on_command(cmd.to_dict(), delivery)
+    make_spawner(launch=launcher).on_command(cmd.to_dict(), delivery)
 
     assert delivery.settled == "ack"
     assert [c[0] for c in launcher.calls] == [worker.worker_id]
+    assert status_of(worker) == WorkerStatus.READY
+
+
+def test_on_command_acks_when_the_worker_never_gets_ready(actor, broker, make_spawner, launcher):
+    worker, cmd = request(actor, broker)
+    delivery = FakeDelivery()
+    spawner = make_spawner(worker_ready_timeout=0.3)
+
+    spawner.on_command(cmd.to_dict(), delivery)
+
+    assert delivery.settled == "ack"  # bounded: health's start-up timeout decides
+    record = workers.get(worker.db_id)
+    assert (record.status, record.spawner) == (WorkerStatus.UPDATING_STORE, "")
+
+
+def test_on_command_acks_when_the_worker_process_exits_before_ready(actor, broker, make_spawner, launcher):
+    worker, cmd = request(actor, broker)
+    delivery = FakeDelivery()
+
+    def launch(worker_id, actor_dbid, env):
+        pid = launcher(worker_id, actor_dbid, env)
+        launcher.kill(worker_id)  # it died at once
+        return pid
+
+    make_spawner(launch=launch, worker_ready_timeout=30).on_command(cmd.to_dict(), delivery)
+
+    assert delivery.settled == "ack"
+    assert workers.get(worker.db_id).spawner == ""  # health's reaper of dead pids replaces it
 
 
 def test_on_command_requeues_at_host_capacity(actor, broker, make_spawner, launcher):
     spawner = make_spawner(max_workers_per_host=2)
-    spawner.stop = threading.Event()
-    spawner.stop.set()  # the capacity pause returns at once
     for status in (WorkerStatus.READY, WorkerStatus.SPAWNER_SETUP):
         running, _ = request(actor, broker)
         force_status(running, status, host_id="h1")
@@ -420,8 +481,10 @@ def test_on_command_acks_after_an_unexpected_exception(actor, broker, make_spawn
     assert barrier(broker, worker.worker_id) == []
 
 
-def test_a_pull_never_blocks_the_command_consumer(actor, broker, launcher):
-    """A slow registry: the command is acked at once and the worker waits in PULLING IMAGE."""
+def test_a_pull_never_blocks_the_command_consumer(actor, broker):
+    """A slow registry: the worker waits in PULLING IMAGE in the pull pool, which settles its
+    command once the worker is READY (so a spawner killed mid-pull gets the command again)."""
+    launcher = FakeLauncher(broker=broker)
     worker, cmd = request(actor, broker)
     queued = []
 
@@ -429,19 +492,24 @@ def test_a_pull_never_blocks_the_command_consumer(actor, broker, launcher):
         def submit(self, fn, *args):
             queued.append((fn, args))
 
-    spawner = Spawner(SpawnerConfig(pull_backoff=0), HOST, broker, FakeDocker(), launcher, pulls=Pool())
+    spawner = Spawner(
+        SpawnerConfig(pull_backoff=0), HOST, broker, FakeDocker(), launcher,
+        pulls=Pool(), spawns=InlineExecutor(), probe=launcher,
+    )  # fmt: skip
     delivery = FakeDelivery()
     spawner.on_command(cmd.to_dict(), delivery)
-    assert delivery.settled == "ack" and launcher.calls == []
+    assert delivery.settled == "" and launcher.calls == []
     assert status_of(worker) == WorkerStatus.PULLING_IMAGE
     fn, args = queued.pop()
     fn(*args)  # the pull finishes later, in its pool thread
-    assert status_of(worker) == WorkerStatus.UPDATING_STORE and len(launcher.calls) == 1
+    assert status_of(worker) == WorkerStatus.READY and len(launcher.calls) == 1
+    spawner.flush()  # the consumer thread acks
+    assert delivery.settled == "ack"
 
 
 def test_two_workers_of_one_image_pull_it_once(actor, broker, launcher):
     docker = HookedDocker(images=set())
-    spawner = Spawner(SpawnerConfig(), HOST, broker, docker, launcher)  # a real thread pool
+    spawner = Spawner(SpawnerConfig(worker_ready_timeout=0.1), HOST, broker, docker, launcher, probe=launcher)
     release = threading.Event()
     docker.on_pull = lambda image: release.wait(5)
     (w1, c1), (w2, c2) = request(actor, broker), request(actor, broker)
