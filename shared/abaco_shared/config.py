@@ -256,6 +256,10 @@ class WorkerConfig:
     retry_delay: float = 1.0  # seconds before a message whose container did not start is retried
     max_failures: int = 5  # unexpected failures in a row before a worker gives up and exits
     stop_grace: int = 10  # seconds a container gets between SIGTERM and SIGKILL
+    # a container that has exited is never run again: its result is saved with back-off (1 s, up
+    # to 10 s apart) for up to this many seconds while MongoDB is down; after that the container
+    # is kept and its message handed back, and the worker that gets it adopts the container
+    save_retry_for: float = 300.0
     # a container still running after this many seconds has its output copied to its logs record
     # every this many seconds while it runs (GET .../logs shows it); 0: only at exit
     live_log_interval: float = 1.0
@@ -289,6 +293,9 @@ class HealthConfig:
     lost_after: int = 300  # an unclaimed execution this old, with an empty mailbox, lost its message
     cron_interval: int = 10  # seconds between cron passes (a slot runs at most this late)
     sweep_interval: int = 60  # seconds between sweeps of leftover per-worker socket/binary directories
+    # an actor container whose worker is gone is left for the worker that adopts its execution;
+    # it is removed (and its execution ended) once it is older than its run-time limit plus this
+    adoption_grace: int = 300
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,16 @@ class DockerApi(Protocol):
         """A running container's output so far, cut at ``max_log_length`` bytes as :meth:`run` cuts it."""
         ...
 
+    def inspect(self, cid: str) -> dict[str, Any] | None:
+        """The engine's view of a container (``State``, ``Created``, ``Config``...); None when it is gone."""
+        ...
+
+    def wait(self, cid: str, timeout: float | None = None, max_log_length: int = 1_000_000) -> ContainerResult:
+        """Wait for a container started earlier (by :meth:`run`, maybe in another process) to exit,
+        stopping it after ``timeout`` seconds (``timed_out``); its logs and final state, as :meth:`run`
+        returns them. The container is left for :meth:`remove`."""
+        ...
+
     def stop(self, cid: str, grace: int = 10) -> None: ...
 
     def remove(self, cid: str) -> None: ...
@@ -216,41 +226,53 @@ class DockerEngine:
                 raise DockerError(f"cannot start a container of {spec.image}: {exc}") from exc
             if on_started is not None:
                 on_started(cid)
-            timed_out = False
-            try:
-                wait_timeout = spec.max_run_time if spec.max_run_time > 0 else None
-                status = self.api.wait(cid, timeout=wait_timeout)
-            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
-                if spec.max_run_time > 0 and (
-                    isinstance(exc, requests.exceptions.ReadTimeout) or "timed out" in str(exc).lower()
-                ):
-                    timed_out = True
-                    self.stop(cid, grace=5)
-                    try:
-                        status = self.api.wait(cid, timeout=60)
-                    except DOCKER_ERRORS as wait_exc:
-                        raise DockerError(f"container {cid[:12]} did not stop after its time limit") from wait_exc
-                else:
-                    raise DockerError(f"lost the container {cid[:12]} while waiting: {exc}") from exc
-            except DOCKER_ERRORS as exc:
-                raise DockerError(f"lost the container {cid[:12]} while waiting: {exc}") from exc
-            try:
-                raw_logs = self._logs(cid, max_log_length)
-                state = self.api.inspect_container(cid)["State"]
-            except DOCKER_ERRORS as exc:
-                raise DockerError(f"cannot read the result of container {cid[:12]}: {exc}") from exc
-            return ContainerResult(
-                container_id=cid,
-                exit_code=int(status.get("StatusCode", state.get("ExitCode", -1))),
-                started_at=parse_docker_time(state.get("StartedAt")),
-                finished_at=parse_docker_time(state.get("FinishedAt")),
-                logs=_truncate(raw_logs, max_log_length),
-                final_state=state,
-                timed_out=timed_out,
-            )
+            return self.wait(cid, spec.max_run_time if spec.max_run_time > 0 else None, max_log_length)
         except BaseException:
             self.remove(cid)
             raise
+
+    def wait(self, cid: str, timeout: float | None = None, max_log_length: int = 1_000_000) -> ContainerResult:
+        """Wait for a started container to exit (stopped after ``timeout`` seconds: ``timed_out``);
+        its exit code, logs and final state. It is left for :meth:`remove`."""
+        timed_out = False
+        try:
+            status = self.api.wait(cid, timeout=timeout)
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
+            if timeout is not None and (
+                isinstance(exc, requests.exceptions.ReadTimeout) or "timed out" in str(exc).lower()
+            ):
+                timed_out = True
+                self.stop(cid, grace=5)
+                try:
+                    status = self.api.wait(cid, timeout=60)
+                except DOCKER_ERRORS as wait_exc:
+                    raise DockerError(f"container {cid[:12]} did not stop after its time limit") from wait_exc
+            else:
+                raise DockerError(f"lost the container {cid[:12]} while waiting: {exc}") from exc
+        except DOCKER_ERRORS as exc:
+            raise DockerError(f"lost the container {cid[:12]} while waiting: {exc}") from exc
+        try:
+            raw_logs = self._logs(cid, max_log_length)
+            state = self.api.inspect_container(cid)["State"]
+        except DOCKER_ERRORS as exc:
+            raise DockerError(f"cannot read the result of container {cid[:12]}: {exc}") from exc
+        return ContainerResult(
+            container_id=cid,
+            exit_code=int(status.get("StatusCode", state.get("ExitCode", -1))),
+            started_at=parse_docker_time(state.get("StartedAt")),
+            finished_at=parse_docker_time(state.get("FinishedAt")),
+            logs=_truncate(raw_logs, max_log_length),
+            final_state=state,
+            timed_out=timed_out,
+        )
+
+    def inspect(self, cid: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.api.inspect_container(cid))
+        except docker.errors.NotFound:
+            return None
+        except DOCKER_ERRORS as exc:
+            raise DockerError(f"cannot inspect container {cid[:12]}: {exc}") from exc
 
     def logs(self, cid: str, max_log_length: int = 1_000_000) -> str:
         """A running container's output so far, cut at ``max_log_length`` bytes as :meth:`run` cuts it."""

@@ -30,6 +30,8 @@ __all__ = [
     "get_by_key",
     "is_terminal",
     "claim",
+    "current",
+    "adopt",
     "start",
     "complete",
     "end",
@@ -73,8 +75,8 @@ class Completion:
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     runtime_ms: int
-    cpu_ns: int = 0
-    io_bytes: int = 0
+    cpu_ns: int | None = 0  # None: not measured (an adopted container)
+    io_bytes: int | None = 0
     final_state: dict[str, Any] = field(default_factory=dict)
     status_message: str = ""
     limits: dict[str, Any] = field(default_factory=dict)
@@ -169,26 +171,46 @@ def claim(ex_dbid: str, worker_id: str) -> Execution | None:
     )
 
 
+def current(ex_dbid: str) -> Execution | None:
+    """The execution's ``status``, ``outcome``, ``worker_id`` and ``attempts`` only (None: unknown)."""
+    return Execution.objects(db_id=ex_dbid).only("status", "outcome", "worker_id", "attempts").first()
+
+
+def adopt(ex_dbid: str, from_worker: str, worker_id: str) -> Execution | None:
+    """Hand an unfinished execution whose container outlived its worker (``from_worker``, as last
+    read) to ``worker_id``, which will wait for that container and record its result: one
+    conditional update, so two adopters (or an adopter and health) never both take it. The
+    attempt is not counted: the container runs once. None when it is terminal or was taken."""
+    return Execution.objects(db_id=ex_dbid, status__in=UNFINISHED, worker_id=from_worker).modify(
+        new=True, set__worker_id=worker_id
+    )
+
+
 def start(ex_dbid: str) -> None:
     """The container is running."""
     Execution.objects(db_id=ex_dbid).update_one(set__status=ExecutionStatus.RUNNING.value, set__start_time=utcnow())
 
 
-def complete(ex_dbid: str, done: Completion) -> None:
-    """The container exited: record its exit code, times, usage and final state (COMPLETE)."""
+def complete(ex_dbid: str, done: Completion) -> bool:
+    """The container exited: record its exit code, times, usage and final state (COMPLETE).
+
+    Only an unfinished execution is completed (an execution ends once); False when it had ended.
+    ``cpu_ns``/``io_bytes`` of None (not measured) are recorded as null."""
     now = utcnow()
-    Execution.objects(db_id=ex_dbid).update_one(
-        set__status=ExecutionStatus.COMPLETE.value,
-        set__outcome=done.outcome.value,
-        set__exit_code=done.exit_code,
-        set__start_time=done.started_at or now,
-        set__finish_time=done.finished_at or now,
-        set__runtime=done.runtime_ms,
-        set__cpu=done.cpu_ns,
-        set__io=done.io_bytes,
-        set__final_state={k: v for k, v in done.final_state.items() if k in FINAL_STATE_KEYS},
-        set__status_message=done.status_message,
-        set__limits=done.limits,
+    return bool(
+        Execution.objects(db_id=ex_dbid, status__in=UNFINISHED).update_one(
+            set__status=ExecutionStatus.COMPLETE.value,
+            set__outcome=done.outcome.value,
+            set__exit_code=done.exit_code,
+            set__start_time=done.started_at or now,
+            set__finish_time=done.finished_at or now,
+            set__runtime=done.runtime_ms,
+            set__cpu=done.cpu_ns,
+            set__io=done.io_bytes,
+            set__final_state={k: v for k, v in done.final_state.items() if k in FINAL_STATE_KEYS},
+            set__status_message=done.status_message,
+            set__limits=done.limits,
+        )
     )
 
 
@@ -201,16 +223,22 @@ def _ended(outcome: ExecutionOutcome, reason: str) -> dict[str, object]:
     }
 
 
-def end(ex_dbid: str, outcome: ExecutionOutcome, reason: str, dead_letter: bool = False) -> bool:
+def end(
+    ex_dbid: str, outcome: ExecutionOutcome, reason: str, dead_letter: bool = False, worker_id: str | None = None
+) -> bool:
     """End an execution that did not run to an exit code (ERROR with ``outcome`` and ``reason``);
     with ``dead_letter``, in the same update, hold its message as a dead letter (``dead_letters``).
 
-    Only an unfinished execution is ended: a COMPLETE one keeps its result.
+    Only an unfinished execution is ended (a COMPLETE one keeps its result), and with
+    ``worker_id`` only while that worker still has it (not once another has adopted it).
     """
     update = _ended(outcome, reason)
     if dead_letter:
         update["set__dead_letter"] = DeadLetter.HELD.value
-    return bool(Execution.objects(db_id=ex_dbid, status__in=UNFINISHED).update_one(**update))
+    match: dict[str, Any] = {"db_id": ex_dbid, "status__in": UNFINISHED}
+    if worker_id is not None:
+        match["worker_id"] = worker_id
+    return bool(Execution.objects(**match).update_one(**update))
 
 
 def end_pending(actor_dbid: str, reason: str) -> int:

@@ -134,8 +134,8 @@ class Execution(Document):
     start_time = DateTimeField(null=True)
     finish_time = DateTimeField(null=True)
     runtime = LongField(default=0)  # milliseconds
-    cpu = LongField(default=0)  # nanoseconds of CPU time, from the cgroup
-    io = LongField(default=0)  # bytes of block I/O, from the cgroup
+    cpu = LongField(default=0, null=True)  # nanoseconds of CPU time, from the cgroup (null: not measured)
+    io = LongField(default=0, null=True)  # bytes of block I/O, from the cgroup (null: not measured)
     exit_code = IntField(null=True)
     final_state = DictField(default=dict)
     content_type = StringField(default="str")

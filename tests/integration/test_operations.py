@@ -79,14 +79,22 @@ def test_sigkill_of_a_worker_mid_execution_loses_nothing(client, actors):
     actor = actors("abaco/sleep:latest", default_environment={"SLEEP_SECONDS": "3"})
     client.wait_execution(actor["id"], client.send(actor["id"], "warm"))
     (worker,) = client.ok("GET", f"/actors/{actor['id']}/workers")
+    since = str(int(time.time()) - 1)
     execution_id = client.send(actor["id"], "survivor")
     client.wait_execution(actor["id"], execution_id, timeout=30, statuses=("RUNNING",))
     os.kill(worker["pid"], 9)
     ex = client.wait_execution(actor["id"], execution_id, timeout=90)
     assert ex["status"] == "COMPLETE" and ex["exit_code"] == 0
-    assert ex["attempts"] == 2
-    assert ex["worker_id"] != worker["id"], "a new worker ran the redelivered message"
+    assert ex["attempts"] == 1, "the container that was running is adopted, not run again"
+    assert ex["worker_id"] != worker["id"], "a new worker adopted the redelivered message's container"
     assert "slept: survivor" in client.logs(actor["id"], execution_id)
+    starts = subprocess.run(
+        ["docker", "events", "--since", since, "--until", str(int(time.time()) + 1), "--filter", "event=start"]
+        + ["--filter", f"label=abaco.execution={execution_id}", "--format", "{{.ID}}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert len(starts) == 1, f"one container for the execution, not {starts}"
     deadline = time.monotonic() + 30
     while subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label=abaco.worker={worker['id']}"], capture_output=True, text=True

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import asdict, dataclass
 
 from abaco_shared import actors, executions, workers
@@ -26,7 +27,7 @@ from abaco_shared.broker import Broker
 from abaco_shared.channels import ClientsChannel, MailboxChannel, WorkerChannel
 from abaco_shared.config import HealthConfig, HostConfig
 from abaco_shared.containers import DockerApi
-from abaco_shared.enums import WorkerCommandName, WorkerStatus
+from abaco_shared.enums import ExecutionOutcome, ExecutionStatus, WorkerCommandName, WorkerStatus
 from abaco_shared.errors import AbacoError
 from abaco_shared.messages import ClientRequest
 from abaco_shared.models import Worker, utcnow
@@ -145,7 +146,9 @@ class HealthChecker:
             log.warning("could not ask clientg to revoke a credential: %s", exc, extra={"worker_id": worker.worker_id})
 
     def _remove_orphan_containers(self) -> int:
-        """Actor containers whose worker is gone (its process died while the container ran)."""
+        """Actor containers whose worker is gone (its process died while the container ran), once
+        their execution has ended: until then the container is left for the worker that gets the
+        redelivered message, which adopts it and records its result (it never runs twice)."""
         try:
             containers = self.docker.list_labelled(f"abaco.install={self.install_id}")
         except AbacoError as exc:
@@ -155,10 +158,43 @@ class HealthChecker:
         for c in containers:
             labels = c.get("Labels") or {}
             worker_dbid = workers.key_for(labels.get("abaco.actor", ""), labels.get("abaco.worker", ""))
-            if not workers.exists(worker_dbid):
+            if not workers.exists(worker_dbid) and not self._left_for_adoption(c, labels):
                 self.docker.remove(c["Id"])
                 removed += 1
         return removed
+
+    def _left_for_adoption(self, container: dict, labels: dict[str, str]) -> bool:
+        """Whether a container whose worker is gone stays, for the adopter of its unfinished
+        execution. Safety net: when its actor is gone, or it is older than its run-time limit
+        plus ``adoption_grace``, its execution is ended (unless adopted meanwhile) and it goes."""
+        actor_dbid, execution_id = labels.get("abaco.actor", ""), labels.get("abaco.execution", "")
+        if not execution_id:
+            return False
+        ex_dbid = executions.key_for(actor_dbid, execution_id)
+        ex = executions.current(ex_dbid)
+        if ex is None or ExecutionStatus(ex.status).terminal:
+            return False
+        holder = ex.worker_id or ""
+        if holder != labels.get("abaco.worker") and workers.exists(workers.key_for(actor_dbid, holder)):
+            return True  # adopted by a live worker, which removes it
+        run_time = labels.get("abaco.max_run_time", "")
+        limit = int(run_time) if run_time.isdigit() else 7 * 86400  # unlabelled: worker.max_run_time_limit
+        age = time.time() - float(container.get("Created") or time.time())
+        if actors.get(actor_dbid) is None:
+            outcome, reason = ExecutionOutcome.FORCE_QUIT, "its actor was deleted"
+        elif age > limit + self.cfg.adoption_grace:
+            outcome = ExecutionOutcome.TIMED_OUT
+            reason = f"no worker adopted it within its run-time limit of {limit} s plus {self.cfg.adoption_grace} s"
+        else:
+            return True
+        message = f"Its worker died and {reason}; its container was removed."
+        if executions.end(ex_dbid, outcome, message, worker_id=holder):
+            log.warning(
+                "ended an execution whose container outlived its worker: %s",
+                reason,
+                extra={"actor_id": actor_dbid, "execution_id": execution_id},
+            )
+        return not executions.is_terminal(ex_dbid)
 
     def _end_lost_executions(self) -> int:
         """End executions whose message never reached the mailbox (a crash between the record

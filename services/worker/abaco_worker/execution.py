@@ -1,4 +1,19 @@
-"""One execution: SUBMITTED -> RUNNING -> COMPLETE, with exit code, times, CPU, I/O and logs."""
+"""One execution: SUBMITTED -> RUNNING -> COMPLETE, with exit code, times, CPU, I/O and logs.
+
+A container that has started is never started again for the same execution:
+
+- **Adoption.** A message whose execution already has a container on this host (found by its
+  ``abaco.execution`` label; its worker died, or could not save its result) is not run again: the
+  worker takes the execution over (``executions.adopt``, a conditional update that does not count
+  an attempt), waits for the container if it still runs (for what is left of its run-time limit),
+  reads its exit code and logs and records them like a run of its own. CPU and I/O are not
+  measured then (recorded as null: the counters of its parent cgroup belong to the dead worker,
+  mixed with its earlier executions), and results it sent after its worker died are lost; the
+  status message says so. Then the container is removed and the message acked.
+- **Saving.** The result of a container that has exited is saved with a capped back-off for up to
+  ``worker.save_retry_for`` seconds while MongoDB is down, never run again; if the store is still
+  away, the container is kept and the message handed back, to be adopted when it returns.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +29,8 @@ from typing import Any
 from abaco_shared import configs, executions, logs, workers
 from abaco_shared.config import WorkerConfig
 from abaco_shared.configs import ConfigCipher
-from abaco_shared.containers import ContainerResult, ContainerSpec, DockerApi
-from abaco_shared.enums import ExecutionOutcome, WorkerStatus
+from abaco_shared.containers import ContainerResult, ContainerSpec, DockerApi, parse_docker_time
+from abaco_shared.enums import ExecutionOutcome, ExecutionStatus, WorkerStatus
 from abaco_shared.envvars import MAX_VALUE
 from abaco_shared.errors import ConfigError, DockerError, ValidationError
 from abaco_shared.events import EventPublisher
@@ -24,6 +39,7 @@ from abaco_shared.messages import MailboxMessage
 from abaco_shared.metrics import ExecutionTimings
 from abaco_shared.models import Actor, Execution, utcnow
 from abaco_shared.mounts import render_mounts
+from abaco_shared.outages import Outage, store_of
 from abaco_shared.retry import Disposition, RetryPolicy
 from abaco_shared.runtime import pid_alive
 from abaco_shared.waiters import CompletionSignals
@@ -39,6 +55,8 @@ from .state import WorkerState
 __all__ = ["ExecutionRunner", "Placement", "RunLimits", "Confinement", "outcome_of", "status_message_of"]
 
 log = logging.getLogger(__name__)
+
+RUN_TIME_LABEL = "abaco.max_run_time"  # the container's run-time limit, for its adopter and for health
 
 
 @dataclass(frozen=True)
@@ -165,6 +183,9 @@ class ExecutionRunner:
         events: EventPublisher | None = None,
         results: ResultsReceiver | None = None,
         binary: BinaryPayloads | None = None,
+        save_retry_for: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.placement = placement
         self.limits = limits
@@ -182,6 +203,9 @@ class ExecutionRunner:
         self.live_logs = live_logs if live_logs is not None else LiveLogs(docker, limits.max_log_length, 0)
         self.binary = binary or BinaryPayloads(placement.worker_id)  # binary messages' payload files
         self.finished_container = ""
+        self.save_retry_for = save_retry_for  # seconds a result is retried while the store is down
+        self.clock = clock
+        self.sleep = sleep
 
     @property
     def worker_id(self) -> str:
@@ -194,6 +218,9 @@ class ExecutionRunner:
         if self._running_elsewhere(actor.db_id, ex_dbid):
             log.info("execution is running on another live worker (duplicate message): later", extra=extra)
             return Disposition.RETRY
+        adopted = self._adopt_if_left(actor, msg, ex_dbid, extra)
+        if adopted is not None:
+            return adopted
         claimed = executions.claim(ex_dbid, self.worker_id)
         if claimed is None:
             log.info("execution already terminal or unknown: acking its message", extra=extra)
@@ -214,28 +241,40 @@ class ExecutionRunner:
 
     def spec_for(self, actor: Actor, msg: MailboxMessage, access_token: str = "") -> ContainerSpec:
         """The container for one message; raises ValidationError for a mount that is not allowed."""
-        p, lim, conf = self.placement, self.limits, self.confinement
-        return ContainerSpec(
-            image=actor.image,
+        p = self.placement
+        max_run_time = self.limits.run_time_for(actor)
+        return self._limited_spec(
+            actor,
+            max_run_time,
             environment=container_env(actor, msg, p.worker_id, p.api_server, access_token, self._configs_of(actor)),
             labels={
                 "abaco.worker": p.worker_id,
                 "abaco.actor": actor.db_id,
                 "abaco.execution": msg.execution_id,
                 "abaco.install": p.install_id,
+                RUN_TIME_LABEL: str(max_run_time),
             },
             network_mode=p.network,
             cgroup_parent=p.cgroup_parent,
+            tmpfs=self.confinement.tmpfs() if not actor.privileged else {},
+            binds=self.confinement.binds_for(actor),
+            log_max_size=self.limits.log_max_size or None,
+            privileged=actor.privileged,
+        )
+
+    def _limited_spec(self, actor: Actor, max_run_time: int, **more: Any) -> ContainerSpec:
+        """The actor's container with its limits (what an execution records it ran under)."""
+        lim, conf = self.limits, self.confinement
+        return ContainerSpec(
+            image=actor.image,
+            environment=more.pop("environment", {}),
             mem_limit=actor.mem_limit or lim.mem_limit or None,
             nano_cpus=actor.max_cpus or lim.max_cpus or None,
-            max_run_time=lim.run_time_for(actor),
+            max_run_time=max_run_time,
             user=conf.user_for(actor),
             pids_limit=lim.pids_limit or None,
             read_only=conf.read_only_root and not actor.privileged,
-            tmpfs=conf.tmpfs() if not actor.privileged else {},
-            binds=conf.binds_for(actor),
-            log_max_size=lim.log_max_size or None,
-            privileged=actor.privileged,
+            **more,
         )
 
     def _run(self, actor: Actor, msg: MailboxMessage, ex: Execution, extra: dict) -> Disposition:
@@ -268,12 +307,7 @@ class ExecutionRunner:
             self.live_logs.unwatch()  # no live copy after this: the final one (_record) comes last
             results_note = self.results.close(inbox) if self.results else ""  # all stored before COMPLETE
         usage = self.meter.read() - before
-        self.finished_container = result.container_id
-        try:
-            self._record(actor, ex, spec, result, usage.cpu_ns, usage.io_bytes, results_note)
-        except BaseException:
-            self.remove_finished()
-            raise
+        self._keep_result(actor, ex, spec, result, usage.cpu_ns, usage.io_bytes, results_note)
         self.binary.spent(msg)  # COMPLETE: a binary message's payload is deleted
         timings = ExecutionTimings.of(ex.message_received_time, taken, result.started_at, result.runtime_ms)
         self.signals.notify(ex_dbid, then=timings.writer(self.signals.prefix))  # same round trip
@@ -307,18 +341,154 @@ class ExecutionRunner:
         """True when another worker that is still alive is running this execution.
 
         A duplicate delivery must not run the execution a second time concurrently; a redelivery
-        after its worker died must run it. On this host the worker's pid tells; for a worker on
-        another host its record is trusted until health removes it.
+        after its worker died must not either, but adopt its container (:meth:`_adopt_if_left`).
         """
         running_on = executions.running_worker(ex_dbid)
-        if running_on in ("", self.worker_id):
+        return running_on not in ("", self.worker_id) and self._alive(actor_dbid, running_on)
+
+    def _alive(self, actor_dbid: str, worker_id: str) -> bool:
+        """Whether another worker of the actor lives: on this host its pid tells; a worker on
+        another host is trusted until health removes its record."""
+        if not worker_id or worker_id == self.worker_id:
             return False
-        other = workers.get_for_actor(actor_dbid, running_on)
+        other = workers.get_for_actor(actor_dbid, worker_id)
         if other is None:
             return False
         if other.host_id == self.placement.host_id:
             return pid_alive(other.pid)
         return True
+
+    # -- adoption: a container left by a worker that died (or could not save its result) ----------
+    def _adopt_if_left(self, actor: Actor, msg: MailboxMessage, ex_dbid: str, extra: dict) -> Disposition | None:
+        """Adopt the execution's container if one is left on this host; None: there is none (or
+        it never started, and is removed), so the message runs as usual."""
+        current = executions.current(ex_dbid)
+        if current is None or not current.worker_id or ExecutionStatus(current.status).terminal:
+            return None  # never claimed (the hot path: no Docker call), ended or unknown: claim decides
+        try:
+            container = self._left_container(actor.db_id, msg.execution_id)
+            if container is None:
+                return None
+            cid = str(container["Id"])
+            owner = str((container.get("Labels") or {}).get("abaco.worker", ""))
+            if self._alive(actor.db_id, owner) or self._alive(actor.db_id, current.worker_id):
+                log.info("the execution's container belongs to a live worker: later", extra=extra)
+                return Disposition.RETRY
+            info = self.docker.inspect(cid)
+        except DockerError as exc:  # a second container must not start while the first may be there
+            log.warning("cannot look for the execution's container: later (%s)", exc, extra=extra)
+            return Disposition.RETRY
+        state = (info or {}).get("State") or {}
+        if info is None or not parse_docker_time(state.get("StartedAt")):
+            if info is not None:  # created, never started: it goes, and the message runs once
+                self.docker.remove(cid)
+            return None
+        ex = executions.adopt(ex_dbid, current.worker_id, self.worker_id)
+        if ex is None:
+            log.info("the execution ended or was adopted meanwhile", extra=extra)
+            return Disposition.ACK if executions.is_terminal(ex_dbid) else Disposition.RETRY
+        log.info("adopting the container of a worker that is gone", extra={**extra, "from_worker": owner})
+        worker_dbid = workers.key_for(actor.db_id, self.worker_id)
+        workers.set_status(worker_dbid, WorkerStatus.BUSY)
+        self.state.begin(msg.execution_id)
+        try:
+            return self._adopt(actor, msg, ex, cid, info or {}, owner or current.worker_id, extra)
+        finally:
+            self.binary.release(msg)
+            self.state.end()
+            workers.set_status(worker_dbid, WorkerStatus.READY, last_execution_time=utcnow())
+
+    def _left_container(self, actor_dbid: str, execution_id: str) -> dict[str, Any] | None:
+        """The execution's container on this host (a running one first, else the newest), if any."""
+        found = [
+            c
+            for c in self.docker.list_labelled(f"abaco.execution={execution_id}")
+            if (c.get("Labels") or {}).get("abaco.actor") == actor_dbid
+            and (c.get("Labels") or {}).get("abaco.install") == self.placement.install_id
+        ]
+        found.sort(key=lambda c: (c.get("State") == "running", c.get("Created") or 0), reverse=True)
+        return found[0] if found else None
+
+    def _adopt(
+        self, actor: Actor, msg: MailboxMessage, ex: Execution, cid: str, info: dict[str, Any], owner: str, extra: dict
+    ) -> Disposition:
+        """Wait for an adopted container (what is left of its run-time limit), then record its result."""
+        labels = (info.get("Config") or {}).get("Labels") or {}
+        try:
+            max_run_time = int(labels.get(RUN_TIME_LABEL) or 0) or self.limits.run_time_for(actor)
+        except ValueError:
+            max_run_time = self.limits.run_time_for(actor)
+        state = info.get("State") or {}
+        timeout: float | None = None
+        if ex.status == ExecutionStatus.SUBMITTED.value:  # its worker died before it said RUNNING
+            executions.start(ex.db_id)
+        if self.state.started(cid):  # a force-quit was asked for already
+            self.docker.stop(cid, grace=self.limits.stop_grace)
+        if state.get("Running"):
+            started = parse_docker_time(state.get("StartedAt")) or utcnow()
+            timeout = max(1.0, max_run_time - (utcnow() - started).total_seconds())
+            self.live_logs.watch(cid, functools.partial(logs.save, ex, ttl=actor.log_ex))
+        try:
+            result = self.docker.wait(cid, timeout, self.limits.max_log_length)
+        except DockerError as exc:  # its result is gone with it: the message runs again
+            log.error("lost the adopted container: %s", exc, extra=extra)
+            return Disposition.RETRY
+        finally:
+            self.live_logs.unwatch()
+        note = (
+            f"Adopted by worker {self.worker_id} after its worker {owner} was gone: cpu and io were "
+            "not measured (null), and results sent after that are lost."
+        )
+        self._keep_result(actor, ex, self._limited_spec(actor, max_run_time), result, None, None, note)
+        self.binary.spent(msg)
+        self.signals.notify(ex.db_id)
+        if self.events is not None:
+            outcome = outcome_of(result, self.state.was_forced())
+            self.events.execution_complete(actor, msg.execution_id, result.exit_code, outcome)
+        log.info(
+            "adopted execution complete",
+            extra={**extra, "exit_code": result.exit_code, "runtime_ms": result.runtime_ms},
+        )
+        return Disposition.ACK
+
+    # -- the result ----------------------------------------------------------------------------------
+    def _keep_result(
+        self,
+        actor: Actor,
+        ex: Execution,
+        spec: ContainerSpec,
+        result: ContainerResult,
+        cpu: int | None,
+        io: int | None,
+        note: str = "",
+    ) -> None:
+        """Save an exited container's result, waiting out a store outage (at most
+        ``save_retry_for`` s); then the container is the one :meth:`remove_finished` removes.
+        If the store stays away the container is kept (for adoption) and the error raised."""
+        extra = {"actor_id": actor.db_id, "worker_id": self.worker_id, "execution_id": ex.execution_id}
+        outage = Outage("saving an execution's result", logger=log)
+        deadline = self.clock() + self.save_retry_for
+        while True:
+            try:
+                self._record(actor, ex, spec, result, cpu, io, note)
+                break
+            except Exception as exc:
+                left = deadline - self.clock()
+                if store_of(exc) is not None and left > 0:
+                    self.sleep(min(outage.failed(exc), left))
+                    continue
+                if store_of(exc) is not None:
+                    log.error(
+                        "could not save a result for %gs: the container is kept for adoption",
+                        self.save_retry_for,
+                        extra={**extra, "container_id": result.container_id[:12]},
+                    )
+                else:
+                    self.finished_container = result.container_id
+                    self.remove_finished()
+                raise
+        outage.ended()
+        self.finished_container = result.container_id
 
     def remove_finished(self) -> None:
         """Remove the last exited container (after its execution is recorded and acked)."""
@@ -350,8 +520,8 @@ class ExecutionRunner:
         ex: Execution,
         spec: ContainerSpec,
         result: ContainerResult,
-        cpu: int,
-        io: int,
+        cpu: int | None,
+        io: int | None,
         results_note: str = "",
     ) -> None:
         logs.save(ex, result.logs, actor.log_ex)
@@ -367,7 +537,10 @@ class ExecutionRunner:
             status_message=" ".join(filter(None, (status_message_of(result, spec), results_note))),
             limits=limits_of(spec),
         )
-        executions.complete(ex.db_id, done)
+        if not executions.complete(ex.db_id, done):
+            log.warning(
+                "the execution had ended already: its result was not recorded", extra={"execution_id": ex.execution_id}
+            )
 
     def _end(self, ex_dbid: str, reason: str) -> None:
         """Give up on a message: its execution ends NOT_STARTED, held as a dead letter."""

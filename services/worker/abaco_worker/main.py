@@ -80,6 +80,7 @@ def build_worker(
             signals,
         ),
         binary=BinaryPayloads.from_config(cfg, worker_id),
+        save_retry_for=wcfg.save_retry_for,
     )
     heartbeat = Heartbeat(ctx.redis, cfg.redis.key_prefix, worker_id)
     return ActorWorker(worker_id, actor_dbid, ctx.broker, runner, policy, heartbeat, cfg.spawner.worker_ready_timeout)

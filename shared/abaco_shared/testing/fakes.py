@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
@@ -64,6 +65,9 @@ class FakeDocker:
     specs: list[ContainerSpec] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)  # what logs() answers for a container
+    # how wait() ends a container added with add_container (a plain success when not given)
+    waits: dict[str, FakeRun] = field(default_factory=dict)
+    wait_timeouts: dict[str, float | None] = field(default_factory=dict)  # the timeout of each wait()
     _ids: Iterator[int] = field(default_factory=itertools.count)
 
     def ping(self) -> bool:
@@ -95,7 +99,7 @@ class FakeDocker:
         if plan.error:
             raise DockerError(plan.error)
         cid = f"c{next(self._ids):012d}"
-        self.containers[cid] = {"Id": cid, "Labels": dict(spec.labels), "State": "running"}
+        self.containers[cid] = {"Id": cid, "Labels": dict(spec.labels), "State": "running", "Created": int(time.time())}
         if on_started is not None:
             on_started(cid)
         if plan.during is not None:
@@ -124,10 +128,47 @@ class FakeDocker:
         key, _, value = label.partition("=")
         return [c for c in self.containers.values() if c["Labels"].get(key) == value]
 
-    def add_container(self, labels: dict[str, str]) -> str:
-        """Put a container in the engine as if something else had started it."""
+    def inspect(self, cid: str) -> dict[str, Any] | None:
+        self.calls.append(("inspect", cid))
+        c = self.containers.get(cid)
+        if c is None:
+            return None
+        plan = self.waits.get(cid) or FakeRun()
+        started = dt.datetime.fromtimestamp(c.get("Created", 0), dt.UTC).replace(tzinfo=None)
+        running = c["State"] == "running"
+        state: dict[str, Any] = {"Status": c["State"], "Running": running, "ExitCode": 0 if running else plan.exit_code}
+        if c["State"] != "created":
+            state["StartedAt"] = started.isoformat() + "Z"
+        return {"Id": cid, "Created": c.get("Created", 0), "State": state, "Config": {"Labels": dict(c["Labels"])}}
+
+    def wait(self, cid: str, timeout: float | None = None, max_log_length: int = 1_000_000) -> ContainerResult:
+        self.calls.append(("wait", cid))
+        self.wait_timeouts[cid] = timeout
+        c = self.containers.get(cid)
+        if c is None:
+            raise DockerError(f"lost the container {cid} while waiting: no such container")
+        plan = self.waits.get(cid) or FakeRun()
+        if plan.error:
+            raise DockerError(plan.error)
+        if plan.during is not None and c["State"] == "running":
+            plan.during(cid)
+        c["State"] = "exited"
+        started = dt.datetime.fromtimestamp(c.get("Created", 0), dt.UTC).replace(tzinfo=None)
+        finished = started + dt.timedelta(milliseconds=plan.runtime_ms)
+        state = {"Status": "exited", "ExitCode": plan.exit_code, "OOMKilled": plan.oom_killed, "Running": False}
+        logs = plan.logs[:max_log_length]
+        return ContainerResult(cid, plan.exit_code, started, finished, logs, state, plan.timed_out)
+
+    def add_container(
+        self, labels: dict[str, str], state: str = "running", age: float = 0.0, ends: FakeRun | None = None
+    ) -> str:
+        """Put a container in the engine as if something else had started it (``age`` seconds
+        ago; ``state`` "running", "exited" or "created"; ``ends``: what :meth:`wait` returns)."""
         cid = f"c{next(self._ids):012d}"
-        self.containers[cid] = {"Id": cid, "Labels": dict(labels), "State": "running"}
+        created = int(time.time() - age)
+        self.containers[cid] = {"Id": cid, "Labels": dict(labels), "State": state, "Created": created}
+        if ends is not None:
+            self.waits[cid] = ends
         return cid
 
 

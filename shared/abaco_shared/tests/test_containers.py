@@ -509,3 +509,27 @@ def test_parse_docker_time(value, expected):
     assert parsed == expected
     if parsed is not None:
         assert parsed.tzinfo is None
+
+
+# -- an existing container (adoption): inspect and wait ---------------------------------------
+def test_inspect_gives_the_engines_view_or_none_when_gone(engine, api):
+    assert engine.inspect(CID)["Id"] == CID
+    api.fail["inspect_container"] = not_found()
+    assert engine.inspect(CID) is None
+    api.fail["inspect_container"] = docker.errors.APIError("500")
+    with pytest.raises(DockerError, match="cannot inspect container"):
+        engine.inspect(CID)
+
+
+def test_wait_reads_an_existing_containers_result_without_starting_or_removing_it(engine, api):
+    result = engine.wait(CID, timeout=12.5)
+    assert result.container_id == CID and result.exit_code == 0 and not result.timed_out
+    assert api.names() == ["wait", "logs", "inspect_container"]
+    assert api.kwargs_of("wait") == {"timeout": 12.5}
+
+
+def test_wait_past_its_timeout_stops_the_container(engine, api):
+    api.wait_results = [requests.exceptions.ReadTimeout("read timed out"), {"StatusCode": 137}]
+    result = engine.wait(CID, timeout=3)
+    assert result.timed_out and result.exit_code == 137
+    assert "remove_container" not in api.names()

@@ -338,6 +338,7 @@ def test_spec_labels_placement_and_environment(rig):
         "abaco.actor": rig.actor.db_id,
         "abaco.execution": "E1",
         "abaco.install": "inst1",
+        "abaco.max_run_time": "604800",
     }
     assert spec.network_mode == "abaco_net" and spec.cgroup_parent == f"/abaco/{WID}"
     assert spec.environment["_abaco_worker_id"] == WID and spec.environment["MSG"] == "hi"
