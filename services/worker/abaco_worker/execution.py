@@ -500,7 +500,16 @@ class ExecutionRunner:
         self, ex_dbid: str, cid: str, keep_logs: Callable[[str], None] | None = None, actor: Actor | None = None
     ) -> None:
         quit_now = self.state.started(cid)
-        executions.start(ex_dbid)
+        try:
+            executions.start(ex_dbid)
+        except Exception as exc:  # the container runs: its record catches up when it ends
+            if store_of(exc) is None:
+                raise
+            log.warning(
+                "could not mark the execution RUNNING (%s); it is recorded when its container ends",
+                exc,
+                extra={"execution_id": ex_dbid.rpartition("_")[2]},
+            )
         if actor is not None and self.events is not None:  # EXECUTION_STARTED (actors with a link or webhook)
             self.events.execution_started(actor, ex_dbid.rpartition("_")[2])
         if keep_logs is not None:

@@ -34,6 +34,7 @@ from abaco_shared import results
 from abaco_shared.containers import ContainerSpec
 from abaco_shared.errors import ConfigError
 from abaco_shared.models import Actor, Execution
+from abaco_shared.outages import store_of
 from abaco_shared.results import MAX_DATAGRAM
 from abaco_shared.waiters import CompletionSignals
 
@@ -171,7 +172,12 @@ class ResultsInbox:
         tally.stored += 1
         tally.stored_bytes += len(data)
         if tally.stored == 1:  # the first: a synchronous caller may answer with it now
-            self.signals.notify_result(self.ex_dbid)
+            try:
+                self.signals.notify_result(self.ex_dbid)
+            except Exception as exc:  # Redis away: the caller answers when the execution ends
+                if store_of(exc) is None:
+                    raise
+                log.warning("could not signal the first result: %s", exc, extra=self.extra)
 
     def _drop(self, reason: str) -> None:
         if not self.tally.dropped:  # one line per execution; the total is logged at close

@@ -5,6 +5,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 
+import pymongo.errors
 import pytest
 
 from abaco_shared import actors, executions, logs, workers
@@ -146,6 +147,23 @@ def test_success_records_the_run_and_signals_completion(rig):
     worker = rig.worker()
     assert worker.status == WorkerStatus.READY and worker.last_execution_time is not None
     assert (rig.runner.state.execution_id, rig.runner.state.container_id) == ("", "")
+
+
+def test_a_store_outage_as_the_container_starts_does_not_run_it_again(rig, monkeypatch):
+    # MongoDB stepping down just as the container starts: marking it RUNNING fails, yet the run is
+    # in hand and is recorded when it ends; never a second container for the execution
+    def down(ex_dbid):
+        raise pymongo.errors.NotPrimaryError("not master")
+
+    monkeypatch.setattr(executions, "start", down)
+    rig.docker.runs.append(FakeRun(exit_code=0, logs="once\n"))
+    msg = rig.submit()
+
+    assert rig.handle(msg) is Disposition.ACK
+    ex = rig.ex()
+    assert (ex.status, ex.outcome, ex.attempts) == (ExecutionStatus.COMPLETE, Out.SUCCESS, 1)
+    assert len(rig.docker.specs) == 1, "one container for the execution"
+    assert logs.text_of(ex.db_id) == "once\n"
 
 
 def test_the_finished_container_is_removed_only_after_recording(rig):
