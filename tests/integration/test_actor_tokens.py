@@ -56,8 +56,8 @@ def caller_steps(client, actor_id: str, execution_id: str) -> dict[str, dict]:
 
 
 def worker_environment(pid: int) -> dict[str, str]:
-    """The environment a worker process was started with (this test runs on the worker's host,
-    as root): where the spawner put the worker's clientg credential."""
+    """The environment a worker process shows in /proc (this test runs on the worker's host, as
+    root)."""
     raw = open(f"/proc/{pid}/environ", "rb").read()
     pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
     return {name: value for name, _, value in pairs}
@@ -113,14 +113,12 @@ def test_an_actor_messages_another_and_updates_its_state_with_its_token(
     stored = credentials.lookup(redis_client, cfg.redis.key_prefix, tenant, worker_id)
     assert stored["actor_dbid"] == actor_dbid and len(stored["secret_sha256"]) == 64
     [worker] = [w for w in client.ok("GET", f"/actors/{caller['id']}/workers") if w["id"] == worker_id]
+    # forked by the zygote, the worker got its credential in memory only: nothing in /proc shows it
     env = worker_environment(worker["pid"])
-    client_id, secret = env[CLIENT_ID_ENV], env[CLIENT_SECRET_ENV]
-    assert secret not in json.dumps(stored)
-
-    live = ask_token(clients, tenant, actor_dbid, worker_id, client_id, secret)
-    assert live.status == "ok" and live.token
-    wrong = ask_token(clients, tenant, actor_dbid, worker_id, client_id, secret[:-2] + "xx")
-    assert wrong.status == "error" and not wrong.token
+    assert CLIENT_ID_ENV not in env and CLIENT_SECRET_ENV not in env
+    # it was usable (both executions above got a fresh token with it); a guessed secret is not
+    guessed = ask_token(clients, tenant, actor_dbid, worker_id, stored["client_id"], "guess" * 8)
+    assert guessed.status == "error" and not guessed.token
 
     client.ok("DELETE", f"/actors/{caller['id']}")
     wait_until(
@@ -128,8 +126,6 @@ def test_an_actor_messages_another_and_updates_its_state_with_its_token(
         30,
         "the stopped worker's credential to be revoked",
     )
-    revoked = ask_token(clients, tenant, actor_dbid, worker_id, client_id, secret)
-    assert revoked.status == "error" and not revoked.token and "revoked" in revoked.message
 
 
 def test_an_actor_without_token_gets_an_empty_token_and_no_credential(client, actors, tenant, redis_client, cfg):
