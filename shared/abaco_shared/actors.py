@@ -239,3 +239,8 @@ def get_many(actor_dbids: Iterable[str]) -> dict[str, Actor]:
 def count(tenant: str) -> int:
     """How many actors the tenant has now."""
     return int(Actor.objects(tenant=tenant).count())
+
+
+def dbids_of_owner(tenant: str, owner: str) -> list[str]:
+    """The record ids of the actors one user owns in a tenant (per-user worker quotas)."""
+    return [a.db_id for a in Actor.objects(tenant=tenant, owner=owner).only("db_id")]

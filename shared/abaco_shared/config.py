@@ -220,6 +220,10 @@ class SpawnerConfig:
     queues: tuple[str, ...] = ()
     max_workers_per_host: int = 50
     max_workers_per_actor: int = 20
+    # workers alive or on their way (REQUESTED .. BUSY) one tenant / one owner may have; 0 is
+    # unlimited. Checked by the autoscaler, POST workers and cold starts (see README "Workers")
+    max_workers_per_tenant: int = 200
+    max_workers_per_user: int = 50
     worker_ready_timeout: float = 30.0
     pull_policy: str = "if-not-present"  # or "always", or "never" (local images only: air-gapped hosts)
     pull_timeout: int = 30  # seconds a pull may go without progress before it fails
@@ -296,6 +300,12 @@ class HealthConfig:
     # an actor container whose worker is gone is left for the worker that adopts its execution;
     # it is removed (and its execution ended) once it is older than its run-time limit plus this
     adoption_grace: int = 300
+    # -- the autoscaler (abaco_health.autoscaler): stateless actors only ------------------------
+    autoscaling: bool = True
+    autoscale_interval: int = 2  # seconds between passes
+    max_scale_up: int = 5  # workers one pass may request for one actor
+    worker_idle_ttl: int = 300  # a READY worker idle this long is stopped (down to min_workers)
+    sync_max_idle_time: int = 600  # an actor hinted "sync" keeps one worker while active this recently
 
 
 @dataclass(frozen=True)
@@ -571,6 +581,14 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"config worker mounts: {exc}") from None
     if cfg.http.threads < 1:
         raise ConfigError("config http.threads must be at least 1")
+    if cfg.spawner.max_workers_per_tenant < 0 or cfg.spawner.max_workers_per_user < 0:
+        raise ConfigError(
+            "config spawner.max_workers_per_tenant and max_workers_per_user must be 0 (unlimited) or more"
+        )
+    if not 1 <= cfg.health.autoscale_interval <= 60 or cfg.health.max_scale_up < 1:
+        raise ConfigError("config health.autoscale_interval must be 1 to 60 seconds and health.max_scale_up at least 1")
+    if cfg.health.worker_idle_ttl < 0 or cfg.health.sync_max_idle_time < 0:
+        raise ConfigError("config health.worker_idle_ttl and health.sync_max_idle_time must be at least 0")
     if not 1 <= cfg.health.cron_interval <= 60:
         raise ConfigError("config health.cron_interval must be 1 to 60 seconds (cron has minute slots)")
     if not 0.5 <= cfg.http.store_timeout <= 60:

@@ -211,3 +211,11 @@ def actor_keys(tenant: str | None = None) -> list[str]:
 def list_all(tenant: str | None = None) -> list[Worker]:
     """Every worker record (of one tenant, or of all), oldest first."""
     return list_for_tenant(tenant) if tenant is not None else list(Worker.objects.order_by("create_time", "db_id"))
+
+
+def count_pending_of(tenant: str, actor_dbids: list[str] | None = None) -> int:
+    """Workers alive or on their way (REQUESTED .. BUSY) of a tenant, or of only these actors."""
+    qs = Worker.objects(tenant=tenant, status__in=_values(WorkerStatus.pending()))
+    if actor_dbids is not None:
+        qs = qs.filter(actor_dbid__in=actor_dbids)
+    return int(qs.count())

@@ -31,7 +31,9 @@ def image():
 
 
 def test_a_message_that_cannot_start_is_a_dead_letter_and_can_be_resent(client, actors, image):
-    actor = actors(image)
+    # stateful: one worker, never autoscaled (a new worker would try to pull the removed image,
+    # fail, and put the actor in ERROR, which ends its waiting messages instead)
+    actor = actors(image, stateless=False)
     aid = actor["id"]
     client.wait_actor_status(aid, "READY", timeout=60)
     docker("rmi", image)  # the worker is up; its image is gone

@@ -12,7 +12,7 @@ from abaco_shared.enums import Permission
 from abaco_shared.errors import MethodNotAllowed, NotFound, PermissionDenied, ValidationError
 from abaco_shared.http import AbacoApp, form_or_json_object, is_form, json_body, ok, principal
 from abaco_shared.lookup import get_actor
-from abaco_shared.workflows.scaling import ensure_workers, stop_worker
+from abaco_shared.workflows.scaling import Quota, ensure_workers, stop_worker
 
 __all__ = ["install", "parse_num"]
 
@@ -52,7 +52,8 @@ def install(app: AbacoApp, cfg: Config, broker: Broker) -> None:
         if not who.is_admin:
             raise PermissionDenied("Not authorized -- only admins may add workers.")
         actor = get_actor(who, actor_id, Permission.UPDATE)
-        scheduled, previously = ensure_workers(actor, parse_num(), broker, cfg.spawner.max_workers_per_actor)
+        quota = Quota(cfg.spawner.max_workers_per_tenant, cfg.spawner.max_workers_per_user)
+        scheduled, previously = ensure_workers(actor, parse_num(), broker, cfg.spawner.max_workers_per_actor, quota)
         message = f"Scheduled {scheduled} new worker(s) to start. Previously, there were {previously} workers."
         return ok(None, message)
 

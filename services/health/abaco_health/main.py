@@ -11,6 +11,7 @@ from abaco_shared.containers import DockerEngine
 from abaco_shared.context import Context
 from abaco_shared.service import run_service
 
+from .autoscaler import Autoscaler
 from .checks import HealthChecker
 from .cron_job import CronJob
 from .sweeper import DirSweeper
@@ -26,6 +27,8 @@ def make_scheduler(
     cron_every: int = 10,
     sweeper: DirSweeper | None = None,
     sweep_every: int = 60,
+    autoscaler: Autoscaler | None = None,
+    autoscale_every: int = 2,
 ) -> BackgroundScheduler:
     """The health jobs: one instance at a time each, missed runs coalesced into one."""
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"max_instances": 1, "coalesce": True})
@@ -35,6 +38,8 @@ def make_scheduler(
         scheduler.add_job(cron.run, "interval", seconds=cron_every, id="cron")
     if sweeper is not None:
         scheduler.add_job(sweeper.run, "interval", seconds=sweep_every, id="sweep")
+    if autoscaler is not None:
+        scheduler.add_job(autoscaler.run, "interval", seconds=autoscale_every, id="autoscale")
     return scheduler
 
 
@@ -54,6 +59,10 @@ def _run(ctx: Context, stop: threading.Event) -> None:
         cfg.health.cron_interval,
         DirSweeper(worker_dirs),
         cfg.health.sweep_interval,
+        Autoscaler(cfg.health, cfg.spawner, ctx.broker, ctx.redis, cfg.redis.key_prefix)
+        if cfg.health.autoscaling
+        else None,
+        cfg.health.autoscale_interval,
     )
     scheduler.start()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from .. import actors, workers
 from ..broker import Broker
@@ -13,11 +14,41 @@ from ..ids import new_id
 from ..messages import SpawnCommand
 from ..models import Actor, Worker, utcnow
 
-__all__ = ["request_worker", "ensure_one_worker", "ensure_workers", "stop_workers", "stop_worker", "claim_slot"]
+__all__ = [
+    "Quota",
+    "request_worker",
+    "ensure_one_worker",
+    "ensure_workers",
+    "stop_workers",
+    "stop_worker",
+    "claim_slot",
+]
 
 log = logging.getLogger(__name__)
 
 NOT_YET_STARTED = (WorkerStatus.REQUESTED.value, WorkerStatus.SPAWNER_SETUP.value)
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Workers (REQUESTED .. BUSY) one tenant and one owner may have; 0 is unlimited.
+
+    Scale-up (the autoscaler, POST workers) stays within it. A cold start (the first worker of an
+    actor that has none, when a message arrives) is never refused: a message never waits on a
+    quota; the autoscaler then stops idle workers, which brings the count back down."""
+
+    per_tenant: int = 0
+    per_user: int = 0
+
+    def room(self, actor: Actor) -> int | None:
+        """How many more workers ``actor``'s tenant and owner may get (None: no limit)."""
+        rooms: list[int] = []
+        if self.per_tenant > 0:
+            rooms.append(self.per_tenant - workers.count_pending_of(actor.tenant))
+        if self.per_user > 0:
+            owned = actors.dbids_of_owner(actor.tenant, actor.owner)
+            rooms.append(self.per_user - workers.count_pending_of(actor.tenant, owned))
+        return max(0, min(rooms)) if rooms else None
 
 
 def request_worker(actor: Actor, broker: Broker, stop_existing: bool = False) -> Worker:
@@ -46,10 +77,11 @@ def request_worker(actor: Actor, broker: Broker, stop_existing: bool = False) ->
     return worker
 
 
-def claim_slot() -> str:
-    """A claim token that changes every 2 seconds, so a lost request is retried soon after."""
+def claim_slot(period: int = 2, prefix: str = "") -> str:
+    """A claim token that changes every ``period`` seconds (1..60), so a lost request is retried
+    soon after; ``prefix`` keeps the claims of different callers (the autoscaler) apart."""
     now = utcnow()
-    return f"{now:%Y%m%d%H%M}{now.second // 2}"
+    return f"{prefix}{now:%Y%m%d%H%M}{now.second // max(1, period)}"
 
 
 def ensure_one_worker(actor: Actor, broker: Broker) -> Worker | None:
@@ -89,11 +121,13 @@ def stop_workers(
     return count
 
 
-def ensure_workers(actor: Actor, num: object, broker: Broker, limit: int) -> tuple[int, int]:
+def ensure_workers(
+    actor: Actor, num: object, broker: Broker, limit: int, quota: Quota | None = None
+) -> tuple[int, int]:
     """Request workers until the actor has at least ``num`` alive or on their way (POST workers).
 
     1. refuse ``num`` outside 1..``limit`` and a stateful actor asking for more than one (400),
-       and an actor in ERROR or SHUTTING_DOWN (409);
+       and an actor in ERROR or SHUTTING_DOWN (409), and more than ``quota`` leaves room for (409);
     2. count the actor's workers that take messages (REQUESTED .. BUSY);
     3. request the missing ones with :func:`request_worker`.
     Returns ``(scheduled, previously)``. A failed publish propagates the ChannelError after the
@@ -108,6 +142,9 @@ def ensure_workers(actor: Actor, num: object, broker: Broker, limit: int) -> tup
         raise Conflict(f"Actor {actor.actor_id} is in status {actor.status}: it cannot get workers.")
     previously = workers.count_pending(actor.db_id)
     missing = max(0, num - previously)
+    room = quota.room(actor) if quota is not None and missing else None
+    if room is not None and missing > room:
+        raise Conflict(f"the worker quota of this tenant or user leaves room for {room} more worker(s), not {missing}.")
     for _ in range(missing):
         request_worker(actor, broker)
     return missing, previously
