@@ -230,7 +230,8 @@ class Cpu:
 def abaco_throughput(api: Api, image: str, total: int, actors: int, workers_each: int) -> tuple[float, Cpu]:
     """Executions per second, and the CPU spent from the first POST until every execution is
     terminal (the workers are READY before and still running after)."""
-    aids = [api.register(image, name=f"bench-scale-{i}") for i in range(actors)]
+    # max_workers pins the pool: the autoscaler would otherwise add workers to the burst
+    aids = [api.register(image, name=f"bench-scale-{i}", max_workers=workers_each) for i in range(actors)]
     try:
         for aid in aids:
             if workers_each > 1:
@@ -357,7 +358,7 @@ def api_rates(api: Api, seconds: int, threads: int) -> tuple[float, float, float
     auth = {"Authorization": f"Bearer {api.token}"}
     with bare_hello(threads) as hello_url:
         hello = wrk(hello_url, seconds, {})
-    aid = api.register("abaco/sleep:latest", name="bench-api")
+    aid = api.register("abaco/sleep:latest", name="bench-api", max_workers=1)  # one blocked worker
     try:
         api.wait_ready_workers(aid, 1)
         get = wrk(f"{api.base}/actors/{aid}", seconds, auth)
@@ -390,7 +391,7 @@ def main() -> int:
     auth = Authenticator.from_file(cfg.auth)
     api = Api(
         args.url,
-        auth.mint("bench", "bench", [Role.USER]),
+        auth.mint("bench", "bench", [Role.USER, Role.PRIVILEGED]),  # privileged: may set max_workers
         auth.mint("bench-admin", "bench", [Role.ADMIN]),
     )
 
