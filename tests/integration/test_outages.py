@@ -1,5 +1,6 @@
 """Store outages against the real stack: MongoDB stopped (the APIs answer 503 with Retry-After, the
-daemons wait it out) and a 40 s RabbitMQ outage (every actor that had a worker has one again, a
+daemons wait it out, and a result in hand is saved once it is back, never run again) and a 40 s
+RabbitMQ outage (every actor that had a worker has one again, a
 running execution is held and recorded once, the daemons never restart).
 
 These tests STOP MongoDB and RabbitMQ, which every other test and service uses: run this file on
@@ -13,6 +14,8 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+
+import docker
 
 from abaco_shared.broker import Broker
 from abaco_shared.channels import MailboxChannel
@@ -108,6 +111,42 @@ def test_mongodb_down_is_a_503_with_retry_after_and_is_waited_out(client, actors
     ex = client.wait_execution(actor["id"], send_retrying(client, actor["id"], "after"), timeout=90)
     assert ex["status"] == "COMPLETE" and ex["worker_id"] == worker["id"], "the same worker, still serving"
     assert {name: program_pid(name) for name in DAEMONS} == daemons, "no daemon exited during the outage"
+
+
+def container_starts(execution_id: str, since: int) -> int:
+    engine = docker.from_env()
+    try:
+        events = engine.events(
+            since=since,
+            until=int(time.time()) + 1,
+            filters={"type": "container", "event": "start", "label": f"abaco.execution={execution_id}"},
+            decode=True,
+        )
+        return sum(
+            1 for ev in events if ev.get("Actor", {}).get("Attributes", {}).get("abaco.execution") == execution_id
+        )
+    finally:
+        engine.close()
+
+
+def test_a_result_in_hand_is_saved_after_mongodb_comes_back_not_run_again(client, actors):
+    actor = actors("abaco/sleep:latest", default_environment={"SLEEP_SECONDS": "3"})
+    client.wait_execution(actor["id"], client.send(actor["id"], "warm up"))
+    since = int(time.time()) - 1
+    execution_id = client.send(actor["id"], "finishes while MongoDB is away")
+    client.wait_execution(actor["id"], execution_id, timeout=30, statuses=("RUNNING",))
+
+    supervisorctl("stop", "infra:mongod")
+    try:
+        time.sleep(10)  # the container exits (3 s) with its result in the worker's hands
+    finally:
+        supervisorctl("start", "infra:mongod")
+        wait_for(lambda: api_answers(client), 120, "the API after MongoDB came back")
+
+    ex = client.wait_execution(actor["id"], execution_id, timeout=90)
+    assert (ex["status"], ex["outcome"], ex["exit_code"], ex["attempts"]) == ("COMPLETE", "SUCCESS", 0, 1), ex
+    assert ex["runtime"] >= 2500, "the container's own run, recorded late"
+    assert container_starts(execution_id, since) == 1, "saved when MongoDB came back, never run again"
 
 
 def test_a_40s_rabbitmq_outage_leaves_every_actor_with_its_worker(client, actors):
