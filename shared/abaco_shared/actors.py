@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .enums import ActorStatus
@@ -244,3 +244,8 @@ def count(tenant: str) -> int:
 def dbids_of_owner(tenant: str, owner: str) -> list[str]:
     """The record ids of the actors one user owns in a tenant (per-user worker quotas)."""
     return [a.db_id for a in Actor.objects(tenant=tenant, owner=owner).only("db_id")]
+
+
+def stateless() -> Iterator[Actor]:
+    """Every stateless actor (the ones the autoscaler may scale)."""
+    return iter(Actor.objects(stateless=True))

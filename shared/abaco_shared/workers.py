@@ -103,6 +103,11 @@ def exists(worker_dbid: str) -> bool:
     return Worker.objects(db_id=worker_dbid).only("db_id").first() is not None
 
 
+def exists_with_id(worker_id: str) -> bool:
+    """A record of that worker id, of any actor and any host."""
+    return Worker.objects(worker_id=worker_id).only("db_id").first() is not None
+
+
 def list_for_actor(actor_dbid: str) -> list[Worker]:
     return list(Worker.objects(actor_dbid=actor_dbid).order_by("create_time"))
 

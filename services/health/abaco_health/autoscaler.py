@@ -74,7 +74,7 @@ class Autoscaler:
         if not self.cfg.autoscaling:
             return report
         try:
-            for actor in Actor.objects(stateless=True):
+            for actor in actors.stateless():
                 if actors.accepts_work(actor):
                     self._scale(actor, report)
         except Exception as exc:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from abaco_shared.models import Worker
+from abaco_shared import workers
 from abaco_shared.outages import Outage, store_of
 
 __all__ = ["DirSweeper", "worker_exists"]
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def worker_exists(worker_id: str) -> bool:
-    return bool(Worker.objects(worker_id=worker_id).limit(1).count(with_limit_and_skip=True))
+    return workers.exists_with_id(worker_id)
 
 
 class DirSweeper:
