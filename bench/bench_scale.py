@@ -381,7 +381,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per URL")
     parser.add_argument("--quick", action="store_true", help="n=40, 10 idle workers, 3 s wrk runs")
     parser.add_argument("--url", default=os.environ.get("ABACO_URL", "http://127.0.0.1:8000"))
+    parser.add_argument(
+        "--only",
+        default="throughput,startup,memory,api",
+        help="comma-separated sections to run: throughput (with CPU), startup, memory, api",
+    )
     args = parser.parse_args()
+    only = {part.strip() for part in args.only.split(",") if part.strip()}
     if args.quick:
         args.n, args.idle, args.seconds = 40, 10, 3
     if not shutil.which("wrk"):
@@ -396,6 +402,18 @@ def main() -> int:
     )
 
     print(f"image {args.image}, {os.cpu_count()} cores, network={cfg.worker.network}")
+    if "throughput" in only:
+        throughput_section(api, cfg, args)
+    if "startup" in only:
+        startup_section(api, cfg, args)
+    if "memory" in only:
+        memory_section(api, args)
+    if "api" in only:
+        api_section(api, cfg, args)
+    return 0
+
+
+def throughput_section(api: Api, cfg: Config, args: argparse.Namespace) -> None:
     print("\n1. throughput, executions/s (4 concurrent containers)")
     floor = sdk_floor(cfg, args.image, args.n, 4)
     one4, cpu_a = abaco_throughput(api, args.image, args.n, 1, 4)
@@ -415,6 +433,8 @@ def main() -> int:
         print(f"  {name:60}{(cpu.infra or {})[name] / runs:7.1f} ms")
     print(f"  {'actor containers (their shims and processes)':60}{cpu.containers / runs:7.1f} ms")
 
+
+def startup_section(api: Api, cfg: Config, args: argparse.Namespace) -> None:
     print("\n3. start-up")
     floor_runs = [bare_docker_run(args.image, cfg.worker.network) for _ in range(10)]
     cold = cold_start(api, args.image)
@@ -427,6 +447,8 @@ def main() -> int:
         f"(median of {len(ready)}; max {max(ready):.0f}; target <= 300)"
     )
 
+
+def memory_section(api: Api, args: argparse.Namespace) -> None:
     print(f"\n4. idle worker memory ({args.idle} idle workers)")
     pss = idle_worker_pss(api, args.image, args.idle)
     if pss:
@@ -435,6 +457,8 @@ def main() -> int:
             f"{len(pss)} workers, total {sum(pss) / 1024:.0f} MiB   (target <= 40 MiB each)"
         )
 
+
+def api_section(api: Api, cfg: Config, args: argparse.Namespace) -> None:
     print(f"\n5. the API, wrk -t2 -c16 -d{args.seconds}s (requests/s)")
     hello, get, post = api_rates(api, args.seconds, cfg.http.threads)
     print(f"  {'bare waitress hello (floor)':44}{hello:8.0f}")
@@ -442,7 +466,6 @@ def main() -> int:
     print(
         f"  {'POST /actors/{id}/messages through nginx':44}{post:8.0f}   {post / hello:.2f} x floor   (target >= 0.25)"
     )
-    return 0
 
 
 if __name__ == "__main__":
