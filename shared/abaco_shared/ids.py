@@ -1,7 +1,9 @@
 """Hashid-style identifiers, as the original Abaco uses for actors, executions and workers.
 
-An id is ``uuid1().int >> 64`` written in a salted base-62 alphabet, followed by one check
-character. ``is_id`` therefore tells a generated id from an alias or any other user string: this is
+An id is 70 random bits written in a salted base-62 alphabet (12 characters), followed by one
+check character. (Not ``uuid1().int >> 64``: those bits are only uuid1's clock, which two
+processes that forked from one parent, or two hosts, can read in the same tick.)
+The check character lets ``is_id`` tell a generated id from an alias or any other user string: this is
 how aliases are told apart from ids (an alias must never pass ``is_id``).
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-import uuid
+import secrets
 
 __all__ = ["new_id", "is_id"]
 
@@ -18,6 +20,7 @@ _SALT = "abaco-ids-v1"
 _ALPHABET = "".join(random.Random(hashlib.sha256(_SALT.encode()).digest()).sample(_BASE, len(_BASE)))
 _INDEX = {c: i for i, c in enumerate(_ALPHABET)}
 _MIN_LEN = 12
+_BITS = 70  # 62**12 > 2**70: always 12 characters
 
 
 def _check_char(body: str) -> str:
@@ -36,7 +39,7 @@ def _encode(number: int) -> str:
 
 def new_id() -> str:
     """Return a new, unique, URL-safe id of about 13 alphanumeric characters."""
-    body = _encode(uuid.uuid1().int >> 64)
+    body = _encode(secrets.randbits(_BITS))
     return body + _check_char(body)
 
 

@@ -22,6 +22,26 @@ def test_ids_are_unique_and_recognisable():
     assert not is_id(some[:-1] + ("a" if some[-1] != "a" else "b"))
 
 
+def test_processes_forked_from_one_parent_never_make_the_same_id():
+    """The API runs forked copies of one process (http.processes); ids once came from uuid1's
+    clock bits only, and two copies made the same execution id under load."""
+    import os
+
+    new_id()  # the parent has made ids before it forks, as a service has
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        os.write(write, "\n".join(new_id() for _ in range(20000)).encode())
+        os._exit(0)
+    os.close(write)
+    mine = {new_id() for _ in range(20000)}
+    with os.fdopen(read) as pipe:
+        theirs = set(pipe.read().split("\n"))
+    os.waitpid(pid, 0)
+    assert len(theirs) == 20000 and not mine & theirs
+
+
 def test_jwt_round_trip_and_tamper():
     token = encode_jwt({"iss": "abaco", "sub": "u", "exp": time.time() + 60}, SECRET)
     assert decode_jwt(token, SECRET, "abaco")["sub"] == "u"
