@@ -11,6 +11,9 @@ import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import bson
+
+from . import readcache
 from .enums import ActorStatus
 from .errors import PayloadTooLarge, ValidationError
 from .ids import new_id
@@ -23,6 +26,8 @@ __all__ = [
     "create",
     "get",
     "find",
+    "find_raw",
+    "from_raw",
     "list_visible",
     "count",
     "search",
@@ -65,14 +70,32 @@ def create(tenant: str, owner: str, values: dict[str, Any]) -> Actor:
     return actor
 
 
+def _written(actor_dbid: str, changed: bool = True) -> bool:
+    """After a write: other processes' cached copies of the actor (``readcache``) are stale."""
+    if changed:
+        readcache.bump(actor_dbid)
+    return changed
+
+
 def get(actor_dbid: str) -> Actor | None:
     return Actor.objects(db_id=actor_dbid).first()
 
 
 def find(tenant: str, actor_id: str) -> Actor | None:
     """The actor ``actor_id`` of ``tenant``; another tenant's actor is never returned."""
+    raw = find_raw(tenant, actor_id)
+    return from_raw(raw) if raw is not None else None
+
+
+def find_raw(tenant: str, actor_id: str) -> bytes | None:
+    """``find``'s record as BSON bytes (immutable: what ``readcache`` keeps), or None."""
     son = Actor._get_collection().find_one({"_id": key_for(tenant, actor_id), "tenant": tenant})
-    return Actor._from_son(son) if son is not None else None
+    return bson.encode(son) if son is not None else None
+
+
+def from_raw(raw: bytes) -> Actor:
+    """The actor of ``find_raw``'s bytes: a fresh object each time, which the caller may change."""
+    return Actor._from_son(bson.decode(raw))
 
 
 def list_visible(tenant: str, only: Iterable[str] | None = None) -> list[Actor]:
@@ -102,21 +125,22 @@ def apply_update(actor: Actor, values: dict[str, Any], force: bool) -> bool:
         actor.status = ActorStatus.SUBMITTED.value
         actor.status_message = ""
     actor.save()
+    _written(actor.db_id)
     return new_revision
 
 
 def set_status(actor_dbid: str, status: ActorStatus, message: str = "") -> bool:
-    return bool(Actor.objects(db_id=actor_dbid).update_one(set__status=status.value, set__status_message=message))
+    changed = Actor.objects(db_id=actor_dbid).update_one(set__status=status.value, set__status_message=message)
+    return _written(actor_dbid, bool(changed))
 
 
 def mark_ready(actor_dbid: str, revision: int) -> bool:
     """SUBMITTED -> READY once a worker of the current revision is up (never from ERROR or
     SHUTTING_DOWN, and never for a stale revision)."""
-    return bool(
-        Actor.objects(db_id=actor_dbid, revision=revision, status=ActorStatus.SUBMITTED.value).update_one(
-            set__status=ActorStatus.READY.value, set__status_message=""
-        )
+    changed = Actor.objects(db_id=actor_dbid, revision=revision, status=ActorStatus.SUBMITTED.value).update_one(
+        set__status=ActorStatus.READY.value, set__status_message=""
     )
+    return _written(actor_dbid, bool(changed))
 
 
 def fail(actor_dbid: str, reason: str) -> bool:
@@ -125,7 +149,8 @@ def fail(actor_dbid: str, reason: str) -> bool:
 
 
 def claim_worker_slot(actor_dbid: str, slot: str) -> bool:
-    """Atomically take the right to request a worker in time slot ``slot`` (one caller wins)."""
+    """Atomically take the right to request a worker in time slot ``slot`` (one caller wins).
+    (``worker_claim`` is only ever read by this update, so cached copies need no bump.)"""
     return bool(Actor.objects(db_id=actor_dbid, worker_claim__ne=slot).update_one(set__worker_claim=slot))
 
 
@@ -140,20 +165,21 @@ def advance_cron(
     """Move an actor's next cron slot from ``expected`` to ``next_time`` (and count ``missed``
     slots), only if it is still ``expected``: of several health processes passing at once,
     exactly one wins each slot."""
-    return bool(
-        Actor.objects(db_id=actor_dbid, cron_next_time=expected).update_one(
-            set__cron_next_time=next_time, set__cron_next_ex=next_ex, inc__cron_missed=missed
-        )
+    changed = Actor.objects(db_id=actor_dbid, cron_next_time=expected).update_one(
+        set__cron_next_time=next_time, set__cron_next_ex=next_ex, inc__cron_missed=missed
     )
+    return _written(actor_dbid, bool(changed))
 
 
 def count_cron_missed(actor_dbid: str, slots: int) -> None:
     """Add ``slots`` to the actor's count of cron slots that did not run."""
     Actor.objects(db_id=actor_dbid).update_one(inc__cron_missed=slots)
+    _written(actor_dbid)
 
 
 def delete(actor_dbid: str) -> None:
     Actor.objects(db_id=actor_dbid).delete()
+    _written(actor_dbid)
 
 
 def accepts_work(actor: Actor) -> bool:
@@ -191,7 +217,7 @@ def set_state(actor: Actor, value: Any, max_bytes: int = 0) -> bool:
             f"The state renders to {rendered} bytes in the container's environment (_abaco_actor_state); "
             f"at most {max_bytes} bytes fit."
         )
-    if not Actor.objects(db_id=actor.db_id).update_one(set__state=value):
+    if not _written(actor.db_id, bool(Actor.objects(db_id=actor.db_id).update_one(set__state=value))):
         return False
     actor.state = value
     return True

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import redis
 
+from . import readcache
 from .auth import Authenticator
 from .broker import Broker
 from .config import Config
@@ -26,6 +27,7 @@ class Context:
         self.redis.close()
 
 
+READ_CACHE_TIMEOUT = 0.5  # s: the read cache's Redis calls; slower than that, MongoDB answers instead
 API_BROKER_RETRIES = 1  # one more try, 2 s later: an API answers 503 rather than wait
 
 
@@ -36,4 +38,7 @@ def build_context(cfg: Config, with_auth: bool = False, serves_http: bool = Fals
     retries = min(API_BROKER_RETRIES, cfg.rabbit.connect_retries) if serves_http else cfg.rabbit.connect_retries
     broker = Broker(cfg.rabbit.broker_url(), retries=retries, prefix=cfg.rabbit.queue_prefix)
     auth = Authenticator.from_config(cfg) if with_auth else None
+    # every process that writes actors or permissions bumps their versions; the APIs also read
+    client = connect_redis(cfg.redis, timeout=READ_CACHE_TIMEOUT)
+    readcache.install(readcache.ReadCache(client, prefix=cfg.redis.key_prefix))
     return Context(cfg=cfg, broker=broker, redis=connect_redis(cfg.redis), auth=auth)

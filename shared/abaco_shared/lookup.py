@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import actors, aliases, configs, executions, permissions
+from . import actors, aliases, configs, executions, permissions, readcache
 from .auth import Principal
 from .enums import Permission
 from .errors import NotFound
@@ -19,16 +19,29 @@ def get_actor(who: Principal, identifier: str, needed: Permission) -> Actor:
     missing one (the same 404, so ids cannot be probed); READ without ``needed`` is a 403.
     ``identifier`` is an actor id or, when it is not one (``ids.is_id``), an alias of the
     caller's tenant; the level checked is the one on the actor.
+    The actor and the caller's level come from this process's ``readcache`` when their version
+    in Redis has not changed since they were read (one Redis read instead of two MongoDB reads).
     """
-    actor = actors.find(who.tenant, actor_id_of(who.tenant, identifier))
-    _check(who, actor.db_id if actor is not None else None, needed, f"No actor found with identifier: {identifier}.")
+    actor_id = actor_id_of(who.tenant, identifier)
+    key = actors.key_for(who.tenant, actor_id)
+    cache = readcache.active()
+    version = cache.version(key) if cache is not None and actor_id else None
+    if cache is not None and version is not None:
+        raw = cache.get(version, ("actor", key), lambda: actors.find_raw(who.tenant, actor_id))
+        actor = actors.from_raw(raw) if raw is not None else None
+    else:
+        actor = actors.find(who.tenant, actor_id)
+    missing = f"No actor found with identifier: {identifier}."
+    _check(who, actor.db_id if actor is not None else None, needed, missing, version)
     assert actor is not None
     return actor
 
 
-def _check(who: Principal, key: str | None, needed: Permission, missing: str) -> None:
+def _check(
+    who: Principal, key: str | None, needed: Permission, missing: str, version: readcache.Version | None = None
+) -> None:
     """One permission read: below READ (or no object) is the 404 ``missing``, below ``needed`` a 403."""
-    level = permissions.level_of(who, key) if key is not None else Permission.NONE
+    level = permissions.level_of(who, key, version) if key is not None else Permission.NONE
     if level < Permission.READ:
         raise NotFound(missing)
     permissions.check(level, needed)

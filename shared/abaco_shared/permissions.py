@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from . import readcache
 from .auth import Principal
 from .enums import Permission
 from .errors import PermissionDenied, ValidationError
@@ -25,22 +26,38 @@ def grant(tenant: str, object_id: str, user: str, level: Permission) -> None:
     PermissionRecord.objects(tenant=tenant, object_id=object_id, user=user).update_one(
         set__level=level.name, upsert=True
     )
+    readcache.bump(object_id)
 
 
-def level_of(principal: Principal, object_id: str) -> Permission:
+def level_of(principal: Principal, object_id: str, version: readcache.Version | None = None) -> Permission:
     """The caller's effective level on an object: admins have UPDATE on their tenant's objects.
-    A caller authorised by a nonce has at most the nonce's level, on the nonce's objects only."""
+    A caller authorised by a nonce has at most the nonce's level, on the nonce's objects only.
+    With the object's ``version`` (``readcache``), a cached level may answer."""
     if principal.scope is not None:
         if object_id not in principal.scope.objects:
             return Permission.NONE
-        return min(level_of(replace(principal, scope=None), object_id), principal.scope.level)
+        return min(level_of(replace(principal, scope=None), object_id, version), principal.scope.level)
     if not object_id.startswith(principal.tenant + "_"):
         return Permission.NONE
     if principal.is_admin:
         return Permission.UPDATE
+    return stored_level(principal.tenant, object_id, principal.user, version)
+
+
+def stored_level(tenant: str, object_id: str, user: str, version: readcache.Version | None = None) -> Permission:
+    """``user``'s best granted level on an object (their own grant or the world's); with the
+    object's ``version``, through this process's read cache."""
+    cache = readcache.active()
+    if version is None or cache is None:
+        return _read_level(tenant, object_id, user)
+    level = cache.get(version, ("level", object_id, user), lambda: _read_level(tenant, object_id, user))
+    return Permission.NONE if level is None else Permission(level)
+
+
+def _read_level(tenant: str, object_id: str, user: str) -> Permission:
     best = Permission.NONE
     records = PermissionRecord._get_collection().find(  # a hot read: raw documents, no model objects
-        {"tenant": principal.tenant, "object_id": object_id, "user": {"$in": [principal.user, WORLD]}},
+        {"tenant": tenant, "object_id": object_id, "user": {"$in": [user, WORLD]}},
         {"level": 1, "_id": 0},
     )
     for rec in records:
@@ -72,7 +89,9 @@ def check(level: Permission, needed: Permission) -> Permission:
 
 def revoke_all(tenant: str, object_id: str) -> int:
     """Remove every grant on an object (it is being deleted)."""
-    return int(PermissionRecord.objects(tenant=tenant, object_id=object_id).delete())
+    removed = int(PermissionRecord.objects(tenant=tenant, object_id=object_id).delete())
+    readcache.bump(object_id)
+    return removed
 
 
 def map_for(tenant: str, object_id: str) -> dict[str, str]:

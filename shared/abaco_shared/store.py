@@ -45,12 +45,12 @@ def ensure_indexes() -> None:
         doc.ensure_indexes()
 
 
-def connect_redis(cfg: RedisConfig) -> redis.Redis:
+def connect_redis(cfg: RedisConfig, timeout: float = 5) -> redis.Redis:
     credentials = {"username": cfg.user, "password": cfg.password} if cfg.password else {}
     return redis.Redis.from_url(
         cfg.url,
-        socket_timeout=5,
-        socket_connect_timeout=5,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
         decode_responses=True,
         max_connections=cfg.max_connections,  # redis-py's default pool stops at 100
         **credentials,

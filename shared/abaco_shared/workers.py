@@ -10,6 +10,7 @@ import datetime as dt
 
 from mongoengine.queryset.visitor import Q
 
+from . import readcache
 from .enums import WorkerStatus
 from .models import Actor, Worker, utcnow
 from .paging import find_page
@@ -27,6 +28,8 @@ __all__ = [
     "list_for_tenant",
     "search",
     "has_pending",
+    "has_pending_cached",
+    "actor_of",
     "count_pending",
     "count_on_host",
     "live_on_host",
@@ -112,6 +115,30 @@ def list_for_actor(actor_dbid: str) -> list[Worker]:
     return list(Worker.objects(actor_dbid=actor_dbid).order_by("create_time"))
 
 
+def actor_of(worker_dbid: str) -> str:
+    """The actor key of a worker key (ids and tenants have no ``_``; see ``key_for``)."""
+    return worker_dbid.rsplit("_", 1)[0]
+
+
+def _left_pending(worker_dbid: str, status: WorkerStatus | None, changed: bool) -> bool:
+    """After a worker left the pending statuses (or its record went): the actor's cached
+    ``has_pending_cached`` answers are stale (``readcache``; entering them needs no bump, since
+    only a True answer is cached)."""
+    if changed and (status is None or status not in WorkerStatus.pending()):
+        readcache.bump(actor_of(worker_dbid))
+    return changed
+
+
+def has_pending_cached(actor_dbid: str) -> bool:
+    """``has_pending`` for the messages API's hot path: a True answer is kept in this process's
+    ``readcache`` under the actor's version, which every worker that stops taking messages bumps."""
+    cache = readcache.active()
+    if cache is None:
+        return has_pending(actor_dbid)
+    version = cache.version(actor_dbid)
+    return bool(cache.get(version, ("has_pending", actor_dbid), lambda: has_pending(actor_dbid) or None))
+
+
 def has_pending(actor_dbid: str, statuses: tuple[WorkerStatus, ...] = WorkerStatus.pending()) -> bool:
     """True when the actor has a worker alive or on its way (by default: one that takes messages)."""
     return Worker.objects(actor_dbid=actor_dbid, status__in=_values(statuses)).only("db_id").first() is not None
@@ -155,7 +182,9 @@ def set_status(worker_dbid: str, status: WorkerStatus, message: str = "", **fiel
     updates = {f"set__{k}": v for k, v in fields.items()}
     if message:
         updates["set__status_message"] = message
-    return bool(Worker.objects(**query).update_one(set__status=status.value, **updates))
+    return _left_pending(
+        worker_dbid, status, bool(Worker.objects(**query).update_one(set__status=status.value, **updates))
+    )
 
 
 def take_over(seen: Worker, status: WorkerStatus, **fields: object) -> bool:
@@ -167,7 +196,9 @@ def take_over(seen: Worker, status: WorkerStatus, **fields: object) -> bool:
         same_spawner |= Q(spawner__exists=False) | Q(spawner=None)
     query = Q(db_id=seen.db_id, status=seen.status, pid=seen.pid) & same_spawner
     updates = {f"set__{k}": v for k, v in fields.items()}
-    return bool(Worker.objects(query).update_one(set__status=status.value, **updates))
+    return _left_pending(
+        seen.db_id, status, bool(Worker.objects(query).update_one(set__status=status.value, **updates))
+    )
 
 
 def release(worker_dbid: str, spawner: str) -> bool:
@@ -181,13 +212,13 @@ def touch(worker_dbid: str) -> None:
 
 
 def delete(worker_dbid: str) -> bool:
-    return bool(Worker.objects(db_id=worker_dbid).delete())
+    return _left_pending(worker_dbid, None, bool(Worker.objects(db_id=worker_dbid).delete()))
 
 
 def delete_if(worker_dbid: str, **conditions: object) -> bool:
     """Delete the record only if it still has these field values (e.g. ``status=``, ``pid=``)."""
     query = {k: (v.value if isinstance(v, WorkerStatus) else v) for k, v in conditions.items()}
-    return bool(Worker.objects(db_id=worker_dbid, **query).delete())
+    return _left_pending(worker_dbid, None, bool(Worker.objects(db_id=worker_dbid, **query).delete()))
 
 
 def search(flt: dict[str, object], order: tuple[str, ...], limit: int, skip: int) -> tuple[int, list[Worker]]:

@@ -90,7 +90,7 @@ def ensure_one_worker(actor: Actor, broker: Broker) -> Worker | None:
     An atomic claim on the actor record keeps concurrent callers from requesting more than one
     worker for the same gap. Returns the requested worker, or None when none was needed.
     """
-    if not actors.accepts_work(actor) or workers.has_pending(actor.db_id):
+    if not actors.accepts_work(actor) or workers.has_pending_cached(actor.db_id):
         return None
     if not actors.claim_worker_slot(actor.db_id, claim_slot()):
         return None
