@@ -75,6 +75,9 @@ class HttpConfig:
     messages_port: int = 5002
     admin_port: int = 5003
     threads: int = 8
+    # processes of the registration and messages APIs on their port (one waitress process uses
+    # one core at most); the admin API runs one
+    processes: int = 2
     max_content_length: int = 500_000_000
     # a string or JSON message travels in the container's MSG variable, and Linux caps one
     # environment string at 128 KiB; larger payloads are for binary messages
@@ -581,6 +584,8 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"config worker mounts: {exc}") from None
     if cfg.http.threads < 1:
         raise ConfigError("config http.threads must be at least 1")
+    if not 1 <= cfg.http.processes <= 64:
+        raise ConfigError("config http.processes must be 1 to 64")
     if cfg.spawner.max_workers_per_tenant < 0 or cfg.spawner.max_workers_per_user < 0:
         raise ConfigError(
             "config spawner.max_workers_per_tenant and max_workers_per_user must be 0 (unlimited) or more"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 import redis
@@ -21,6 +22,7 @@ class Context:
     broker: Broker
     redis: redis.Redis
     auth: Authenticator | None = None
+    listener: socket.socket | None = None  # an API's listening socket (bound before any fork)
 
     def close(self) -> None:
         self.broker.close()

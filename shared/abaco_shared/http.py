@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import re
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -432,8 +433,8 @@ class AbacoApp(bottle.Bottle):
         return ok(None)
 
 
-def serve(app: bottle.Bottle, host: str, port: int, threads: int) -> None:
-    """Serve a WSGI app with waitress until SIGTERM/SIGINT.
+def serve(app: bottle.Bottle, listener: socket.socket, threads: int) -> None:
+    """Serve a WSGI app with waitress on an already listening socket until SIGTERM/SIGINT.
 
     Every thread may hold a connection (a synchronous call holds one for minutes), so waitress
     accepts ``threads + 100`` connections (its default limit is 100) and polls them with poll(),
@@ -443,8 +444,7 @@ def serve(app: bottle.Bottle, host: str, port: int, threads: int) -> None:
 
     waitress.serve(
         app,
-        host=host,
-        port=port,
+        sockets=[listener],
         threads=threads,
         connection_limit=threads + 100,
         asyncore_use_poll=True,

@@ -6,18 +6,67 @@ would pin every thread of the messages API and stall every other tenant. ``SyncG
 per process and per tenant+user, and refuses the call over a limit at once (429), before
 anything is queued: a refused call costs nothing and never leaves an execution behind.
 
+An API runs several processes (``http.processes``): the total protects one process's threads and
+stays in the process, but a user's bound is the user's, across processes, so with ``UserSlots``
+it is counted in Redis (leases in a sorted set, which a killed process's slots leave by expiry).
+
 The gate never blocks: waiting for a slot would itself pin a thread, which is what it prevents.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
+
+import redis.exceptions
 
 from .errors import TooManyRequests
 
-__all__ = ["SyncGate"]
+__all__ = ["SyncGate", "UserSlots"]
+
+log = logging.getLogger(__name__)
+
+
+class UserSlots:
+    """Slots per tenant+user shared by every process: a sorted set per user in Redis, each slot a
+    random member scored by when its lease ends (``lease`` seconds: longer than any holder may
+    hold one), so slots of a process that was killed come back on their own."""
+
+    def __init__(
+        self, client: Any, prefix: str, name: str, lease: float, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.client = client
+        self.prefix = f"{prefix}slots:{name}:"
+        self.lease = lease
+        self.clock = clock
+
+    def take(self, tenant: str, user: str, limit: int) -> tuple[str | None, int]:
+        """``(member, held)``: a new slot and how many the user holds with it, or ``(None, held)``
+        when the user already holds ``limit``. Two callers racing for the last slot may both be
+        refused, never both admitted. Raises RedisError when Redis does not answer."""
+        key = f"{self.prefix}{tenant}/{user}"
+        member, now = secrets.token_hex(8), self.clock()
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zremrangebyscore(key, "-inf", now)
+        pipe.zadd(key, {member: now + self.lease})
+        pipe.zcard(key)
+        pipe.expire(key, int(self.lease) + 1)
+        held = int(pipe.execute()[2])
+        if held > limit:
+            self.client.zrem(key, member)
+            return None, held - 1
+        return member, held
+
+    def give_back(self, tenant: str, user: str, member: str) -> None:
+        try:
+            self.client.zrem(f"{self.prefix}{tenant}/{user}", member)
+        except redis.exceptions.RedisError as exc:  # the lease ends it
+            log.warning("could not give back a slot of %s/%s: %s", tenant, user, exc)
 
 
 class SyncGate:
@@ -27,14 +76,16 @@ class SyncGate:
     timeout, exception), so a failed call never leaks one.
     """
 
-    def __init__(self, max_total: int, max_per_user: int) -> None:
+    def __init__(self, max_total: int, max_per_user: int, shared: UserSlots | None = None) -> None:
         if max_total < 1 or max_per_user < 1:
             raise ValueError("a SyncGate needs max_total and max_per_user of at least 1")
         self.max_total = max_total
         self.max_per_user = max_per_user
+        self.shared = shared
         self._lock = threading.Lock()
         self._total = 0
         self._per_user: dict[tuple[str, str], int] = {}
+        self._members: dict[tuple[str, str], list[str]] = {}
 
     @property
     def in_flight(self) -> int:
@@ -47,16 +98,14 @@ class SyncGate:
             return self._per_user.get((tenant, user), 0)
 
     def acquire(self, tenant: str, user: str) -> None:
-        """Take a slot for ``user`` of ``tenant``, or raise TooManyRequests (429) at once."""
+        """Take a slot for ``user`` of ``tenant``, or raise TooManyRequests (429) at once. With
+        ``shared`` slots the user's bound counts every process's; should Redis not answer, this
+        process's count stands in."""
         key = (tenant, user)
         with self._lock:
             mine = self._per_user.get(key, 0)
-            if mine >= self.max_per_user:
-                raise TooManyRequests(
-                    f"Too many synchronous calls in flight: you already have {mine} waiting (at most "
-                    f"{self.max_per_user} per user). Wait for one to finish, or send the message "
-                    "without _abaco_synchronous and poll its execution."
-                )
+            if self.shared is None and mine >= self.max_per_user:
+                raise self._user_full(mine)
             if self._total >= self.max_total:
                 raise TooManyRequests(
                     f"Too many synchronous calls in flight on this server (at most {self.max_total}); "
@@ -64,9 +113,45 @@ class SyncGate:
                 )
             self._per_user[key] = mine + 1
             self._total += 1
+        if self.shared is not None:
+            self._take_shared(tenant, user, mine)
+
+    def _take_shared(self, tenant: str, user: str, mine: int) -> None:
+        assert self.shared is not None
+        try:
+            member, held = self.shared.take(tenant, user, self.max_per_user)
+        except redis.exceptions.RedisError as exc:
+            log.warning("per-user slots in Redis unavailable, counting this process's: %s", exc)
+            member, held = "", mine + 1
+            if held > self.max_per_user:
+                member = None
+        if member is None:
+            self._release_local(tenant, user)
+            raise self._user_full(held)
+        with self._lock:
+            self._members.setdefault((tenant, user), []).append(member)
+
+    def _user_full(self, held: int) -> TooManyRequests:
+        return TooManyRequests(
+            f"Too many synchronous calls in flight: you already have {held} waiting (at most "
+            f"{self.max_per_user} per user). Wait for one to finish, or send the message "
+            "without _abaco_synchronous and poll its execution."
+        )
 
     def release(self, tenant: str, user: str) -> None:
         """Give back a slot taken by ``acquire`` (a release without an acquire is a bug)."""
+        member = ""
+        with self._lock:
+            members = self._members.get((tenant, user))
+            if members:
+                member = members.pop()
+                if not members:
+                    del self._members[(tenant, user)]
+        self._release_local(tenant, user)
+        if member and self.shared is not None:
+            self.shared.give_back(tenant, user, member)
+
+    def _release_local(self, tenant: str, user: str) -> None:
         key = (tenant, user)
         with self._lock:
             mine = self._per_user.get(key, 0)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 
+from abaco_shared.config import Config
 from abaco_shared.context import Context
 from abaco_shared.http import serve
-from abaco_shared.service import run_service
+from abaco_shared.service import Listener, run_service
 
 from .app import make_app
 
@@ -14,8 +15,13 @@ from .app import make_app
 def _run(ctx: Context, stop: threading.Event) -> None:
     assert ctx.auth is not None
     app = make_app(ctx.cfg, ctx.auth, ctx.broker, ctx.redis)
-    serve(app, ctx.cfg.http.host, ctx.cfg.http.admin_port, ctx.cfg.http.threads)
+    assert ctx.listener is not None
+    serve(app, ctx.listener, ctx.cfg.http.threads)
+
+
+def _listener(cfg: Config) -> Listener:
+    return Listener(cfg.http.host, cfg.http.admin_port, 1)
 
 
 def main() -> int:
-    return run_service("admin", _run, with_auth=True, handle_signals=False, serves_http=True)
+    return run_service("admin", _run, with_auth=True, handle_signals=False, serves_http=True, listen_on=_listener)

@@ -8,6 +8,8 @@ the order they were added.
 
 from __future__ import annotations
 
+from typing import Any
+
 from abaco_shared.auth import Authenticator
 from abaco_shared.broker import Broker
 from abaco_shared.config import Config
@@ -43,7 +45,7 @@ ROUTE_MODULES = (
 )
 
 
-def make_app(cfg: Config, authenticator: Authenticator, broker: Broker) -> AbacoApp:
+def make_app(cfg: Config, authenticator: Authenticator, broker: Broker, redis_client: Any = None) -> AbacoApp:
     app = AbacoApp(cfg.general.version, authenticator, cfg.http.max_content_length, cfg.http.case)
     deps = RegistrationDeps(
         cfg,
@@ -53,6 +55,7 @@ def make_app(cfg: Config, authenticator: Authenticator, broker: Broker) -> Abaco
             log_ex=cfg.worker.log_ex_limit,
             default_log_ex=cfg.worker.log_ex,
         ),
+        redis_client,
     )
     for module in ROUTE_MODULES:
         module.install(app, deps)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from abaco_shared.broker import Broker
 from abaco_shared.config import Config
@@ -17,6 +18,7 @@ class RegistrationDeps:
     cfg: Config
     broker: Broker
     limits: Limits
+    redis: Any = None  # shared per-user bounds (limits.UserSlots); None: counted per process
 
     @property
     def api(self) -> str:

@@ -24,7 +24,7 @@ __all__ = ["install"]
 
 def install(app: AbacoApp, deps: RegistrationDeps) -> None:
     api = deps.api
-    follows = LogFollows.from_config(deps.cfg.http)
+    follows = LogFollows.from_config(deps.cfg, deps.redis)
 
     @app.get("/actors/<actor_id>/executions")
     def list_executions(actor_id: str) -> dict[str, Any]:

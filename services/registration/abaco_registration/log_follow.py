@@ -16,14 +16,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from bottle import response
 
 from abaco_shared import executions, logs
 from abaco_shared.auth import Principal
-from abaco_shared.config import HttpConfig
+from abaco_shared.config import Config
 from abaco_shared.errors import TooManyRequests
-from abaco_shared.limits import SyncGate
+from abaco_shared.limits import SyncGate, UserSlots
 from abaco_shared.models import Execution
 
 __all__ = ["LogFollows", "POLL"]
@@ -44,16 +45,21 @@ class LogFollows:
         poll: float = POLL,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        shared: UserSlots | None = None,
     ) -> None:
-        self.gate = SyncGate(max_total, max_per_user)
+        self.gate = SyncGate(max_total, max_per_user, shared)
         self.timeout = timeout
         self.poll = poll
         self.clock = clock
         self.sleep = sleep
 
     @classmethod
-    def from_config(cls, http: HttpConfig) -> LogFollows:
-        return cls(http.max_log_follows, http.max_log_follows_per_user, http.log_follow_timeout)
+    def from_config(cls, cfg: Config, redis_client: Any = None) -> LogFollows:
+        """With ``redis_client``, a user's follows are bounded across every registration process."""
+        http = cfg.http
+        lease = http.log_follow_timeout + 60
+        shared = UserSlots(redis_client, cfg.redis.key_prefix, "follows", lease) if redis_client is not None else None
+        return cls(http.max_log_follows, http.max_log_follows_per_user, http.log_follow_timeout, shared=shared)
 
     def follow(self, who: Principal, ex: Execution) -> Iterator[bytes]:
         """The response body of a follow (its headers set here); a 429 at once over a limit."""

@@ -4,10 +4,11 @@ import threading
 import time
 
 import pytest
+import redis.exceptions
 
 from abaco_shared.config import load_config
 from abaco_shared.errors import ConfigError, TooManyRequests
-from abaco_shared.limits import SyncGate
+from abaco_shared.limits import SyncGate, UserSlots
 
 
 def test_a_user_gets_at_most_max_per_user_slots():
@@ -162,3 +163,47 @@ def test_the_config_defaults_and_refuses_limits_below_one():
     for key in ("MAX_SYNC_WAITS", "MAX_SYNC_WAITS_PER_USER"):
         with pytest.raises(ConfigError, match="max_sync_waits"):
             load_config(env={f"ABACO__HTTP__{key}": "0"})
+
+
+# ------------------------------------------------------------------ per-user slots across processes
+
+
+class DownRedis:
+    def pipeline(self, *a, **k):
+        raise redis.exceptions.ConnectionError("refused")
+
+    zrem = pipeline
+
+
+def test_a_users_bound_holds_across_processes(redis_client):
+    slots = UserSlots(redis_client, "abaco:", "sync", lease=60)
+    first, second = SyncGate(10, 2, slots), SyncGate(10, 2, slots)  # two messages processes
+    first.acquire("dev", "alice")
+    second.acquire("dev", "alice")
+    with pytest.raises(TooManyRequests, match="you already have 2 waiting"):
+        first.acquire("dev", "alice")
+    assert first.in_flight == 1 and first.held_by("dev", "alice") == 1  # the refusal took nothing
+    second.acquire("dev", "bob")
+    second.release("dev", "alice")
+    first.acquire("dev", "alice")
+
+
+def test_a_killed_processs_slots_come_back_when_their_lease_ends(redis_client):
+    now = [1000.0]
+    slots = UserSlots(redis_client, "abaco:", "sync", lease=60, clock=lambda: now[0])
+    SyncGate(10, 1, slots).acquire("dev", "alice")  # never released: its process was killed
+    gate = SyncGate(10, 1, slots)
+    with pytest.raises(TooManyRequests):
+        gate.acquire("dev", "alice")
+    now[0] += 61
+    gate.acquire("dev", "alice")
+
+
+def test_without_redis_the_process_counts_the_users_slots():
+    gate = SyncGate(10, 2, UserSlots(DownRedis(), "abaco:", "sync", lease=60))
+    gate.acquire("dev", "alice")
+    gate.acquire("dev", "alice")
+    with pytest.raises(TooManyRequests):
+        gate.acquire("dev", "alice")
+    gate.release("dev", "alice")  # giving back to an unreachable Redis is only logged
+    gate.acquire("dev", "alice")

@@ -142,5 +142,17 @@ def test_the_follow_limits_are_at_least_one(key, value):
 
 def test_the_config_sets_the_limits():
     http = dataclasses.replace(CFG.http, max_log_follows=5, max_log_follows_per_user=1, log_follow_timeout=9)
-    follows = LogFollows.from_config(http)
+    follows = LogFollows.from_config(dataclasses.replace(CFG, http=http))
     assert (follows.gate.max_total, follows.gate.max_per_user, follows.timeout) == (5, 1, 9)
+    assert follows.gate.shared is None  # without Redis: counted in the process
+
+
+def test_with_redis_a_users_follows_are_bounded_across_processes(redis_client):
+    http = dataclasses.replace(CFG.http, max_log_follows=5, max_log_follows_per_user=1)
+    one, other = (LogFollows.from_config(dataclasses.replace(CFG, http=http), redis_client) for _ in range(2))
+    one.gate.acquire("dev", "alice")
+    with pytest.raises(TooManyRequests):
+        other.gate.acquire("dev", "alice")  # another registration process
+    other.gate.acquire("dev", "bob")
+    one.gate.release("dev", "alice")
+    other.gate.acquire("dev", "alice")
