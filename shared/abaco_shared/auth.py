@@ -43,6 +43,8 @@ ANONYMOUS = "anonymous"  # the caller when access_control is "none"
 # "anonymous" the no-authentication user; compared case-insensitively
 RESERVED_USERS = frozenset({"abaco_world", ANONYMOUS})
 MISSING_ROLE = "Not authorized -- missing required role."
+VERIFIED_FOR = 300.0  # seconds a verified token is remembered (never past its expiry)
+VERIFIED_MAX = 10_000  # remembered tokens per process; more start the memory again
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class Authenticator:
         self.cfg = cfg
         self.secret = secret
         self.default_key: SigningKey = HmacKey(secret)
+        self._verified: dict[str, tuple[Principal, float]] = {}  # token -> (caller, use until)
         self.tenant_keys = {_check_tenant(t): k for t, k in (tenant_keys or {}).items()}
         if v2_key is not None and v2_key.alg != "RS256":
             raise ValidationError("the v2 (APIM) key must be an RS256 key")
@@ -221,7 +224,22 @@ class Authenticator:
         return self.identify_token(token.strip())
 
     def identify_token(self, token: str) -> Principal:
-        """Principal from one of the platform's tokens (bearer or X-Tapis-Token)."""
+        """Principal from one of the platform's tokens (bearer or X-Tapis-Token).
+
+        A token verified once is remembered until it expires (at most ``VERIFIED_FOR`` seconds):
+        the same string always carries the same signed claims, and keys do not change while
+        this object lives, so checking its signature again would only cost CPU."""
+        now = time.time()
+        known = self._verified.get(token)
+        if known is not None and now < known[1]:
+            return known[0]
+        principal, exp = self._verify_token(token)
+        if len(self._verified) >= VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[token] = (principal, min(exp, now + VERIFIED_FOR))
+        return principal
+
+    def _verify_token(self, token: str) -> tuple[Principal, float]:
         try:  # the tenant chooses the key; the claim is signed, so it is checked by that key
             tenant = _check_tenant(peek_claims(token).get("tenant"))
         except ValidationError as exc:
@@ -234,7 +252,7 @@ class Authenticator:
         roles = claims.get("roles", [])
         if not isinstance(roles, list):
             raise AuthenticationError("Invalid token claims: roles must be a list.")
-        return Principal(user=user, tenant=tenant, roles=self._map_roles(roles))
+        return Principal(user=user, tenant=tenant, roles=self._map_roles(roles)), float(claims["exp"])
 
     def identify_v2(self, tenant_suffix: str, assertion: str) -> Principal:
         """Principal from a v2 ``X-Jwt-Assertion-<TENANT>`` header (suffix and value)."""

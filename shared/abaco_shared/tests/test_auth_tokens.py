@@ -482,3 +482,23 @@ def test_admin_token_command(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.startswith("X-Tapis-Token: ey")
     assert admin_cli.main(["token", "--user", "ABACO_WORLD"]) == 2
     assert "reserved" in capsys.readouterr().err
+
+
+def test_a_remembered_token_is_refused_once_it_expires(auth, monkeypatch):
+    now = time.time()
+    token = encode_jwt(_claims(exp=now + 5), DEFAULT)
+    first = auth.identify_request(_bearer(token))
+    assert auth.identify_request(_bearer(token)) is first  # remembered: not verified again
+    monkeypatch.setattr(time, "time", lambda: now + 5 + 600)  # past any leeway
+    with pytest.raises(AuthenticationError, match="expired"):
+        auth.identify_request(_bearer(token))
+
+
+def test_a_bad_token_is_never_remembered(auth):
+    good = encode_jwt(_claims(), DEFAULT)
+    head, body, sig = good.split(".")
+    forged = f"{head}.{body}.{sig[:-2]}AA"
+    for _ in range(2):
+        with pytest.raises(AuthenticationError):
+            auth.identify_request(_bearer(forged))
+    assert forged not in auth._verified
