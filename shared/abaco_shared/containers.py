@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import docker
 import docker.errors
 import requests.exceptions
+from docker.types import CancellableStream
 
 from .errors import DockerError
 
@@ -157,6 +158,21 @@ class DockerApi(Protocol):
         ...
 
 
+def _one_pool_per_socket(api: docker.APIClient) -> None:
+    """Keep the connections to a Unix-socket engine alive across calls.
+
+    docker-py's Unix adapter keys its connection pools by the whole request URL, so every call
+    naming a new container (create, start, wait, logs, inspect, remove) gets a new pool and a new
+    connection, and 25 pools later the oldest are closed. Every URL here reaches the same socket:
+    one pool serves them all, so a worker reuses its few connections for every execution.
+    """
+    adapter = api.adapters.get("http+docker://")
+    get_connection = getattr(adapter, "get_connection", None)
+    if adapter is None or get_connection is None or not hasattr(adapter, "socket_path"):
+        return  # a TCP engine: requests' own adapter already pools by host
+    adapter.get_connection = lambda url, proxies=None: get_connection("http+docker://localhost", proxies)
+
+
 class DockerEngine:
     """:class:`DockerApi` over the Docker engine's HTTP API."""
 
@@ -165,6 +181,10 @@ class DockerEngine:
         # pulls get their own client: its read timeout is the most a pull may go without progress
         self.pull_api = docker.APIClient(base_url=base_url, timeout=pull_timeout, version=self.api.api_version)
         self.pull_timeout = pull_timeout
+        # the engine's API is never reached through an HTTP proxy: without this, requests reads the
+        # proxy variables of the environment again on every call (a tenth of a worker's CPU)
+        self.api.trust_env = False
+        _one_pool_per_socket(self.api)
 
     def ping(self) -> bool:
         try:
@@ -287,7 +307,7 @@ class DockerEngine:
             return bytes(self.api.logs(cid, stdout=True, stderr=True))
         chunks: list[bytes] = []
         size = 0
-        stream = self.api.logs(cid, stdout=True, stderr=True, stream=True, follow=False)
+        stream = self._log_stream(cid)
         try:
             for chunk in stream:
                 chunks.append(chunk)
@@ -302,6 +322,18 @@ class DockerEngine:
                 except OSError:
                     pass
         return b"".join(chunks)
+
+    def _log_stream(self, cid: str) -> Any:
+        """The container's output as a stream of chunks. docker-py's ``logs()`` first inspects the
+        container to learn whether it has a TTY, on every call; the containers made here never
+        have one (``create``), so the logs endpoint is read directly, and the SDK's public call
+        is the fallback should its internals change."""
+        demux = getattr(self.api, "_get_result_tty", None)
+        if demux is None:
+            return self.api.logs(cid, stdout=True, stderr=True, stream=True, follow=False)
+        params = {"stdout": 1, "stderr": 1, "timestamps": 0, "follow": 0, "tail": "all"}
+        res = self.api._get(self.api._url("/containers/{0}/logs", cid), params=params, stream=True)
+        return CancellableStream(demux(True, res, False), res)
 
     def create(self, spec: ContainerSpec) -> str:
         try:
