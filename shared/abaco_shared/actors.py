@@ -25,6 +25,7 @@ __all__ = [
     "split_key",
     "create",
     "get",
+    "get_current",
     "find",
     "find_raw",
     "from_raw",
@@ -79,6 +80,17 @@ def _written(actor_dbid: str, changed: bool = True) -> bool:
 
 def get(actor_dbid: str) -> Actor | None:
     return Actor.objects(db_id=actor_dbid).first()
+
+
+def get_current(actor_dbid: str) -> Actor | None:
+    """``get`` through this process's ``readcache``: as exact (every write bumps the actor's
+    version), one Redis read instead of a MongoDB read when the actor has not changed."""
+    cache = readcache.active()
+    if cache is None:
+        return get(actor_dbid)
+    tenant, actor_id = split_key(actor_dbid)
+    raw = cache.get(cache.version(actor_dbid), ("actor", actor_dbid), lambda: find_raw(tenant, actor_id))
+    return from_raw(raw) if raw is not None else None
 
 
 def find(tenant: str, actor_id: str) -> Actor | None:

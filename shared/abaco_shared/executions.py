@@ -187,8 +187,12 @@ def adopt(ex_dbid: str, from_worker: str, worker_id: str) -> Execution | None:
 
 
 def start(ex_dbid: str) -> None:
-    """The container is running."""
-    Execution.objects(db_id=ex_dbid).update_one(set__status=ExecutionStatus.RUNNING.value, set__start_time=utcnow())
+    """The container is running. (This and ``complete`` run for every execution: they write
+    through pymongo, whose documents have the same field names, without mongoengine's query
+    building.)"""
+    Execution._get_collection().update_one(
+        {"_id": ex_dbid}, {"$set": {"status": ExecutionStatus.RUNNING.value, "start_time": utcnow()}}
+    )
 
 
 def complete(ex_dbid: str, done: Completion) -> bool:
@@ -197,21 +201,23 @@ def complete(ex_dbid: str, done: Completion) -> bool:
     Only an unfinished execution is completed (an execution ends once); False when it had ended.
     ``cpu_ns``/``io_bytes`` of None (not measured) are recorded as null."""
     now = utcnow()
-    return bool(
-        Execution.objects(db_id=ex_dbid, status__in=UNFINISHED).update_one(
-            set__status=ExecutionStatus.COMPLETE.value,
-            set__outcome=done.outcome.value,
-            set__exit_code=done.exit_code,
-            set__start_time=done.started_at or now,
-            set__finish_time=done.finished_at or now,
-            set__runtime=done.runtime_ms,
-            set__cpu=done.cpu_ns,
-            set__io=done.io_bytes,
-            set__final_state={k: v for k, v in done.final_state.items() if k in FINAL_STATE_KEYS},
-            set__status_message=done.status_message,
-            set__limits=done.limits,
-        )
+    values = {
+        "status": ExecutionStatus.COMPLETE.value,
+        "outcome": done.outcome.value,
+        "exit_code": done.exit_code,
+        "start_time": done.started_at or now,
+        "finish_time": done.finished_at or now,
+        "runtime": done.runtime_ms,
+        "cpu": done.cpu_ns,
+        "io": done.io_bytes,
+        "final_state": {k: v for k, v in done.final_state.items() if k in FINAL_STATE_KEYS},
+        "status_message": done.status_message,
+        "limits": dict(done.limits),
+    }
+    updated = Execution._get_collection().update_one(
+        {"_id": ex_dbid, "status": {"$in": list(UNFINISHED)}}, {"$set": values}
     )
+    return updated.matched_count > 0
 
 
 def _ended(outcome: ExecutionOutcome, reason: str) -> dict[str, object]:

@@ -7,6 +7,7 @@ A worker's key is ``<actor db_id>_<worker_id>``; its heartbeat lives in Redis un
 from __future__ import annotations
 
 import datetime as dt
+from enum import Enum
 
 from mongoengine.queryset.visitor import Q
 
@@ -175,16 +176,20 @@ def set_status(worker_dbid: str, status: WorkerStatus, message: str = "", **fiel
     The check and the write are one conditional update, so concurrent writers cannot make a
     transition the table forbids.
     """
-    query: dict[str, object] = {"db_id": worker_dbid}
+    query: dict[str, object] = {"_id": worker_dbid}
     allowed = ALLOWED_FROM[status]
     if allowed is not None:
-        query["status__in"] = _values(allowed)
-    updates = {f"set__{k}": v for k, v in fields.items()}
+        query["status"] = {"$in": _values(allowed)}
+    updates: dict[str, object] = {"status": status.value}
+    for name, value in fields.items():
+        if name not in Worker._fields or name == "db_id":
+            raise ValueError(f"a worker has no field {name!r}")
+        updates[name] = value.value if isinstance(value, Enum) else value
     if message:
-        updates["set__status_message"] = message
-    return _left_pending(
-        worker_dbid, status, bool(Worker.objects(**query).update_one(set__status=status.value, **updates))
-    )
+        updates["status_message"] = message
+    # twice per execution (BUSY, READY): through pymongo (same field names), not mongoengine's query building
+    changed = Worker._get_collection().update_one(query, {"$set": updates}).matched_count > 0
+    return _left_pending(worker_dbid, status, changed)
 
 
 def take_over(seen: Worker, status: WorkerStatus, **fields: object) -> bool:

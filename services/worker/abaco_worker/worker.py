@@ -143,7 +143,7 @@ class ActorWorker:
         SHUTTING_DOWN before it deletes the mailbox, so either the DELETE removes the queue
         declared here, or this check sees SHUTTING_DOWN (or no actor) and removes it."""
         mailbox.declare()
-        actor = actors.get(self.actor_dbid)
+        actor = actors.get_current(self.actor_dbid)
         if actor is None or actor.status == ActorStatus.SHUTTING_DOWN:
             log.info("the actor is being deleted; removing its mailbox and exiting", extra=self.log_extra)
             mailbox.delete()
@@ -219,7 +219,7 @@ class ActorWorker:
         if self.stop.is_set() or self.state.stopping():
             delivery.requeue()
             return
-        actor = actors.get(self.actor_dbid)
+        actor = actors.get_current(self.actor_dbid)
         if actor is None or actor.status == ActorStatus.SHUTTING_DOWN or actor.revision != self.revision:
             reason = "stale" if actor is not None and actor.revision != self.revision else "departing"
             log.info("handing the message back and exiting: actor %s", reason, extra=self.log_extra)

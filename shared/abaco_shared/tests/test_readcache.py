@@ -179,3 +179,15 @@ def test_a_worker_that_stops_taking_messages_is_seen_by_the_next_has_pending(cac
     workers.delete(other.db_id)
     assert not workers.has_pending_cached(actor.db_id)
     assert workers.actor_of(other.db_id) == actor.db_id
+
+
+def test_get_current_is_exact_and_cached(cache):
+    actor = make_actor()
+    assert actors.get_current(actor.db_id).revision == actor.revision
+    hits = cache.hits
+    assert actors.get_current(actor.db_id).db_id == actor.db_id and cache.hits == hits + 1
+    actors.apply_update(actors.get(actor.db_id), {"image": "abaco/other:latest"}, force=False)
+    fresh = actors.get_current(actor.db_id)
+    assert fresh.image == "abaco/other:latest" and fresh.revision == actor.revision + 1
+    actors.delete(actor.db_id)
+    assert actors.get_current(actor.db_id) is None
