@@ -21,10 +21,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import bson
 from cryptography.fernet import Fernet, InvalidToken
 from mongoengine.errors import NotUniqueError
 
-from . import aliases, ids
+from . import aliases, ids, readcache
 from .errors import ConfigError, ValidationError
 from .models import ActorConfig, utcnow
 
@@ -47,6 +48,7 @@ __all__ = [
     "save",
     "delete",
     "for_actor",
+    "for_actor_cached",
     "injected_values",
     "forget_actor",
 ]
@@ -183,6 +185,7 @@ def create(
         config.save(force_insert=True)
     except NotUniqueError:
         return None
+    _written(tenant)
     return config
 
 
@@ -213,17 +216,42 @@ def save(config: ActorConfig, value: str, is_secret: bool, resolved: tuple[list[
         config.items, config.actor_ids = resolved[0], sorted(set(resolved[1]))
     config.last_update_time = utcnow()
     config.save()
+    _written(config.tenant)
     return config
 
 
 def delete(config: ActorConfig) -> None:
     ActorConfig.objects(db_id=config.db_id).delete()
+    _written(config.tenant)
+
+
+def _version_key(tenant: str) -> str:
+    return f"configs:{tenant}"
+
+
+def _written(tenant: str) -> None:
+    """After a write to a tenant's configs: every process's cached ``for_actor_cached`` is stale."""
+    readcache.bump(_version_key(tenant))
 
 
 def for_actor(tenant: str, actor_id: str) -> list[ActorConfig]:
     """The configs that name an actor (by its id or an alias of it when they were written), by
     name: one indexed query, an empty index lookup for a tenant without configs."""
     return list(ActorConfig.objects(tenant=tenant, actor_ids=actor_id).order_by("name"))
+
+
+def for_actor_cached(tenant: str, actor_id: str) -> list[ActorConfig]:
+    """``for_actor`` through this process's ``readcache`` (read for every execution; as exact:
+    every write to the tenant's configs bumps one version)."""
+    cache = readcache.active()
+    if cache is None:
+        return for_actor(tenant, actor_id)
+    raws = cache.get(
+        cache.version(_version_key(tenant)),
+        ("configs", tenant, actor_id),
+        lambda: tuple(bson.encode(c.to_mongo().to_dict()) for c in for_actor(tenant, actor_id)),
+    )
+    return [ActorConfig._from_son(bson.decode(raw)) for raw in raws or ()]
 
 
 def injected_values(configs: Iterable[ActorConfig], cipher: ConfigCipher | None) -> dict[str, Any]:
@@ -237,4 +265,5 @@ def forget_actor(tenant: str, actor_id: str) -> int:
     names = [actor_id, *(a.alias for a in aliases.for_actor(tenant, actor_id))]
     changed = ActorConfig.objects(tenant=tenant, actor_ids=actor_id).update(pull__actor_ids=actor_id)
     ActorConfig.objects(tenant=tenant, items__in=names).update(pull_all__items=names)
+    _written(tenant)
     return int(changed)

@@ -215,10 +215,11 @@ class ExecutionRunner:
         """Run one message: ACK when its execution is terminal, RETRY to run it again later."""
         ex_dbid = executions.key_for(actor.db_id, msg.execution_id)
         extra = {"actor_id": actor.db_id, "worker_id": self.worker_id, "execution_id": msg.execution_id}
-        if self._running_elsewhere(actor.db_id, ex_dbid):
+        current = executions.current(ex_dbid)  # one read for both checks
+        if self._running_elsewhere(actor.db_id, current):
             log.info("execution is running on another live worker (duplicate message): later", extra=extra)
             return Disposition.RETRY
-        adopted = self._adopt_if_left(actor, msg, ex_dbid, extra)
+        adopted = self._adopt_if_left(actor, msg, ex_dbid, extra, current)
         if adopted is not None:
             return adopted
         claimed = executions.claim(ex_dbid, self.worker_id)
@@ -321,7 +322,7 @@ class ExecutionRunner:
         """``{name: value}`` of the configs that name the actor (one indexed query), secrets
         decrypted; a ValidationError (the execution ends, saying why) when they cannot be given."""
         try:
-            values = configs.injected_values(configs.for_actor(actor.tenant, actor.actor_id), self.config_cipher)
+            values = configs.injected_values(configs.for_actor_cached(actor.tenant, actor.actor_id), self.config_cipher)
         except ConfigError as exc:
             raise ValidationError(f"The actor's configs cannot be given to its container: {exc}.") from None
         size = max(len(str(values).encode()), len(json.dumps(values).encode()))
@@ -337,13 +338,16 @@ class ExecutionRunner:
             return ""
         return self.tokens.for_execution(actor, self.limits.run_time_for(actor))
 
-    def _running_elsewhere(self, actor_dbid: str, ex_dbid: str) -> bool:
-        """True when another worker that is still alive is running this execution.
+    def _running_elsewhere(self, actor_dbid: str, current: Execution | None) -> bool:
+        """True when another worker that is still alive is running this execution (``current``:
+        its status and worker as ``executions.current`` read them).
 
         A duplicate delivery must not run the execution a second time concurrently; a redelivery
         after its worker died must not either, but adopt its container (:meth:`_adopt_if_left`).
         """
-        running_on = executions.running_worker(ex_dbid)
+        if current is None or current.status != ExecutionStatus.RUNNING.value:
+            return False
+        running_on = str(current.worker_id or "")
         return running_on not in ("", self.worker_id) and self._alive(actor_dbid, running_on)
 
     def _alive(self, actor_dbid: str, worker_id: str) -> bool:
@@ -359,10 +363,11 @@ class ExecutionRunner:
         return True
 
     # -- adoption: a container left by a worker that died (or could not save its result) ----------
-    def _adopt_if_left(self, actor: Actor, msg: MailboxMessage, ex_dbid: str, extra: dict) -> Disposition | None:
+    def _adopt_if_left(
+        self, actor: Actor, msg: MailboxMessage, ex_dbid: str, extra: dict, current: Execution | None
+    ) -> Disposition | None:
         """Adopt the execution's container if one is left on this host; None: there is none (or
         it never started, and is removed), so the message runs as usual."""
-        current = executions.current(ex_dbid)
         if current is None or not current.worker_id or ExecutionStatus(current.status).terminal:
             return None  # never claimed (the hot path: no Docker call), ended or unknown: claim decides
         try:

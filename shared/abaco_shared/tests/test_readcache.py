@@ -191,3 +191,20 @@ def test_get_current_is_exact_and_cached(cache):
     assert fresh.image == "abaco/other:latest" and fresh.revision == actor.revision + 1
     actors.delete(actor.db_id)
     assert actors.get_current(actor.db_id) is None
+
+
+def test_an_actors_configs_are_cached_until_the_tenants_configs_change(cache):
+    from abaco_shared import configs
+
+    actor = make_actor()
+    assert configs.for_actor_cached("dev", actor.actor_id) == []
+    hits = cache.hits
+    assert configs.for_actor_cached("dev", actor.actor_id) == [] and cache.hits == hits + 1
+    made = configs.create("dev", "db", "alice", "v1", False, [actor.actor_id], [actor.actor_id])
+    assert [c.name for c in configs.for_actor_cached("dev", actor.actor_id)] == ["db"]
+    configs.save(made, "v2", False, None)
+    assert [c.value for c in configs.for_actor_cached("dev", actor.actor_id)] == ["v2"]
+    configs.forget_actor("dev", actor.actor_id)
+    assert configs.for_actor_cached("dev", actor.actor_id) == []
+    configs.delete(made)
+    assert configs.for_actor_cached("dev", actor.actor_id) == []
