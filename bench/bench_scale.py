@@ -83,14 +83,20 @@ def cpu_ms(pids: list[str], children: bool = False) -> float:
     return total * 1000 / TICK
 
 
-def platform_cpu_ms() -> float:
-    """Every abaco Python process (the APIs, spawners, workers, health, clientg, events).
+def platform_cpu_ms() -> dict[str, float]:
+    """Every abaco Python process (the APIs, spawners, workers, health, clientg, events), by
+    program (the module it runs; forked workers run ``abaco_worker.zygote``).
 
     Measured while the same workers run (none starts or exits in the window). supervisord's
     children time is left out: supervisord is a child subreaper, so the containerd shims of the
     actor containers (and the containers' own processes) are reaped there, which is the actors'
     CPU, not the platform's (reported apart as "actor containers")."""
-    return cpu_ms(pids_matching("-m abaco_"))
+    by: dict[str, float] = {}
+    for pid in pids_matching("-m abaco_"):
+        module = _cmdline(pid).split("-m ", 1)[-1].split()[0]
+        name = "workers" if module == "abaco_worker.zygote" else module.removeprefix("abaco_")
+        by[name] = by.get(name, 0.0) + cpu_ms([pid])
+    return by
 
 
 def reaped_cpu_ms() -> float:
@@ -221,10 +227,13 @@ class Cpu:
     platform: float = 0.0
     containers: float = 0.0
     infra: dict[str, float] | None = None
+    by_program: dict[str, float] | None = None
 
     def add(self, other: Cpu) -> Cpu:
         infra = {k: (self.infra or {}).get(k, 0.0) + v for k, v in (other.infra or {}).items()}
-        return Cpu(self.platform + other.platform, self.containers + other.containers, infra)
+        mine, theirs = self.by_program or {}, other.by_program or {}
+        by = {k: mine.get(k, 0.0) + theirs.get(k, 0.0) for k in {*mine, *theirs}}
+        return Cpu(self.platform + other.platform, self.containers + other.containers, infra, by)
 
 
 def abaco_throughput(api: Api, image: str, total: int, actors: int, workers_each: int) -> tuple[float, Cpu]:
@@ -244,7 +253,8 @@ def abaco_throughput(api: Api, image: str, total: int, actors: int, workers_each
         api.wait_terminal(pairs)
         rate = total / (time.perf_counter() - t0)
         p1, r1, i1 = platform_cpu_ms(), reaped_cpu_ms(), infra_cpu_ms()
-        return rate, Cpu(p1 - p0, r1 - r0, {k: i1[k] - i0[k] for k in i0})
+        by = {k: v - p0.get(k, 0.0) for k, v in p1.items()}  # a program's pids live through the window
+        return rate, Cpu(sum(by.values()), r1 - r0, {k: i1[k] - i0[k] for k in i0}, by)
     finally:
         for aid in aids:
             api.delete(aid)
@@ -429,6 +439,8 @@ def throughput_section(api: Api, cfg: Config, args: argparse.Namespace) -> None:
         f"  {'abaco processes (APIs, spawner, workers, health, clientg)':60}{cpu.platform / runs:7.1f} ms"
         "   (target <= 15)"
     )
+    for name, value in sorted((cpu.by_program or {}).items(), key=lambda kv: -kv[1]):
+        print(f"    {name:58}{value / runs:7.1f} ms")
     for name in INFRA:
         print(f"  {name:60}{(cpu.infra or {})[name] / runs:7.1f} ms")
     print(f"  {'actor containers (their shims and processes)':60}{cpu.containers / runs:7.1f} ms")
