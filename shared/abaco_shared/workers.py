@@ -30,6 +30,7 @@ __all__ = [
     "search",
     "has_pending",
     "has_pending_cached",
+    "pending_by_actor",
     "actor_of",
     "count_pending",
     "count_on_host",
@@ -143,6 +144,14 @@ def has_pending_cached(actor_dbid: str) -> bool:
 def has_pending(actor_dbid: str, statuses: tuple[WorkerStatus, ...] = WorkerStatus.pending()) -> bool:
     """True when the actor has a worker alive or on its way (by default: one that takes messages)."""
     return Worker.objects(actor_dbid=actor_dbid, status__in=_values(statuses)).only("db_id").first() is not None
+
+
+def pending_by_actor() -> dict[str, list[Worker]]:
+    """Every worker alive or on its way that takes messages, by actor key: one query."""
+    by: dict[str, list[Worker]] = {}
+    for worker in Worker.objects(status__in=_values(WorkerStatus.pending())):
+        by.setdefault(worker.actor_dbid, []).append(worker)
+    return by
 
 
 def count_pending(actor_dbid: str) -> int:

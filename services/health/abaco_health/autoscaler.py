@@ -12,14 +12,16 @@ Each pass, for every stateless actor that takes work (not ERROR nor SHUTTING_DOW
   SHUTDOWN_REQUESTED first, so the reap pass never takes it for a death to make good.
 
 Stateful actors are left alone (one worker, started by a message). One health process per host
-runs this: an atomic claim on the actor record per pass period keeps two from scaling one actor
-in the same period. Each decision is counted (:func:`abaco_shared.metrics.record_decision`).
+runs this, and one of them takes each period (``exclusive``); an atomic claim on the actor
+record per pass period also keeps two from scaling one actor in the same period. Each decision
+is counted (:func:`abaco_shared.metrics.record_decision`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +61,7 @@ class Autoscaler:
         broker: Broker,
         redis_client: Any = None,
         redis_prefix: str = "",
+        exclusive: bool = False,
     ) -> None:
         self.cfg = cfg
         self.max_per_actor = spawner.max_workers_per_actor
@@ -66,39 +69,58 @@ class Autoscaler:
         self.broker = broker
         self.redis = redis_client
         self.redis_prefix = redis_prefix
+        self.exclusive = exclusive
         self.outage = Outage("health's autoscaler pass", logger=log)
 
     def run(self) -> ScaleReport:
-        """One pass over every stateless actor; a store outage ends it quietly (logged once)."""
+        """One pass over every stateless actor; a store outage ends it quietly (logged once).
+
+        With ``exclusive`` passes, one health process (of any host) makes each period's pass: the
+        others find the period taken in Redis and skip it (should Redis not answer, they all pass,
+        and the claim per actor still keeps them from scaling one actor twice). The pass reads
+        every actor's workers in one query and counts its decisions in one Redis round trip."""
         report = ScaleReport()
-        if not self.cfg.autoscaling:
+        if not self.cfg.autoscaling or not self._take_period():
             return report
+        decisions: Counter[AutoscalerDecision] = Counter()
         try:
+            live_by_actor = workers.pending_by_actor()
             for actor in actors.stateless():
                 if actors.accepts_work(actor):
-                    self._scale(actor, report)
+                    decision = self._scale(actor, live_by_actor.get(actor.db_id, []), report)
+                    if decision is not None:
+                        decisions[decision] += 1
         except Exception as exc:
             if store_of(exc) is None:
                 raise
             self.outage.failed(exc)
         else:
             self.outage.ended()
+        self._record(decisions)
         if report.up or report.down or report.blocked:
             log.info("autoscaler pass", extra={"up": report.up, "down": report.down, "blocked": report.blocked})
         return report
 
-    def _scale(self, actor: Actor, report: ScaleReport) -> None:
+    def _take_period(self) -> bool:
+        if not self.exclusive or self.redis is None:
+            return True
+        ttl_ms = max(100, int(self.cfg.autoscale_interval * 900))  # 0.9 period: the next one is free
+        try:
+            return bool(self.redis.set(f"{self.redis_prefix}autoscaler:pass", "1", nx=True, px=ttl_ms))
+        except redis.RedisError:
+            return True
+
+    def _scale(self, actor: Actor, live: list[Worker], report: ScaleReport) -> AutoscalerDecision | None:
         try:
             waiting = MailboxChannel(self.broker, actor.db_id).length()
         except ChannelError:
-            return  # the broker is down: nothing to decide on
-        live = [w for w in workers.list_for_actor(actor.db_id) if w.status in _PENDING]
+            return None  # the broker is down: nothing to decide on
         if waiting > 0:
             decision = self._scale_up(actor, waiting, live, report)
         else:
             decision = self._scale_down(actor, live, report)
         report.decisions[actor.db_id] = decision.value
-        self._record(decision)
+        return decision
 
     def _claim(self, actor: Actor) -> bool:
         return actors.claim_worker_slot(actor.db_id, claim_slot(self.cfg.autoscale_interval, prefix="as"))
@@ -157,11 +179,14 @@ class Autoscaler:
         log.info("autoscaler: scale down", extra={"actor_id": actor.db_id, "workers": excess})
         return AutoscalerDecision.SCALE_DOWN
 
-    def _record(self, decision: AutoscalerDecision) -> None:
-        if self.redis is None:
+    def _record(self, decisions: Counter[AutoscalerDecision]) -> None:
+        if self.redis is None or not decisions:
             return
         try:
-            metrics.record_decision(self.redis, self.redis_prefix, decision)
+            pipe = self.redis.pipeline(transaction=False)
+            for decision, count in decisions.items():
+                metrics.record_decision(pipe, self.redis_prefix, decision, count)
+            pipe.execute()
         except redis.RedisError:
             pass  # a counter never stops the autoscaler
 

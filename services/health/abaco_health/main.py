@@ -59,7 +59,7 @@ def _run(ctx: Context, stop: threading.Event) -> None:
         cfg.health.cron_interval,
         DirSweeper(worker_dirs),
         cfg.health.sweep_interval,
-        Autoscaler(cfg.health, cfg.spawner, ctx.broker, ctx.redis, cfg.redis.key_prefix)
+        Autoscaler(cfg.health, cfg.spawner, ctx.broker, ctx.redis, cfg.redis.key_prefix, exclusive=True)
         if cfg.health.autoscaling
         else None,
         cfg.health.autoscale_interval,

@@ -181,3 +181,19 @@ def test_a_message_about_to_be_taken_by_a_worker_not_busy_adds_none(mongo, broke
     make_worker(actor, status, pid=1)
     fill(broker, actor, 1)
     assert scaler(broker).run().up == 0
+
+
+def test_exclusive_passes_one_health_process_takes_each_period(mongo, broker):
+    actor = new_actor()
+    other = new_actor()
+    fill(broker, actor, 2)
+    r = fake_redis()
+    first = Autoscaler(HEALTH, SpawnerConfig(), broker, r, "t:", exclusive=True)
+    second = Autoscaler(HEALTH, SpawnerConfig(), broker, r, "t:", exclusive=True)
+    report = first.run()
+    assert report.up == 2 and report.decisions == {actor.db_id: "scale_up", other.db_id: "hold"}
+    assert second.run().decisions == {}  # this period is taken: no pass at all
+    r.delete("t:autoscaler:pass")  # the next period
+    assert set(second.run().decisions) == {actor.db_id, other.db_id}
+    counts = r.hgetall(f"t:metrics:counter:{metrics.AUTOSCALER_DECISIONS}")
+    assert {k: int(v) for k, v in counts.items()} == {"scale_up": 1, "hold": 3}  # one round trip a pass
