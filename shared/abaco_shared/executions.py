@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pymongo.errors
+from mongoengine.errors import NotUniqueError
 from mongoengine.queryset.visitor import Q
 
 from .enums import DeadLetter, ExecutionOutcome, ExecutionStatus
@@ -105,7 +107,14 @@ def submit(
         params=params,
         message_received_time=utcnow(),
     )
-    ex.save(force_insert=True)
+    # one per message: inserted through pymongo (the document mongoengine would write, without
+    # its save machinery); the object is then what a loaded record is
+    try:
+        Execution._get_collection().insert_one(ex.to_mongo())
+    except pymongo.errors.DuplicateKeyError as exc:  # as save() would say it
+        raise NotUniqueError(f"execution {ex.db_id} exists: {exc}") from exc
+    ex._created = False
+    ex._clear_changed_fields()
     return ex
 
 

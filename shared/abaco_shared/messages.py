@@ -7,6 +7,7 @@ body it does not understand (and never runs anything from one).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -43,7 +44,8 @@ class WireMessage:
     renamed: ClassVar[dict[str, str]] = {}
 
     def to_dict(self) -> dict[str, Any]:
-        body = dataclasses.asdict(self)
+        # fields hold JSON values, never dataclasses: a shallow copy (asdict deep-copies them all)
+        body = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         body["v"] = SCHEMA_VERSION
         return body
 
@@ -54,7 +56,7 @@ class WireMessage:
         if body.get("v") != SCHEMA_VERSION:
             raise ValidationError(f"{cls.kind}: unsupported schema version {body.get('v')!r}")
         body = {cls.renamed.get(k, k): v for k, v in body.items()}
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)  # type: ignore[arg-type]
         kwargs: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if f.name not in body:
@@ -67,6 +69,12 @@ class WireMessage:
                 raise ValidationError(f"{cls.kind}: field {f.name!r} has the wrong type")
             kwargs[f.name] = value
         return cls(**kwargs)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A message class's field types (resolved once: ``get_type_hints`` is slow)."""
+    return typing.get_type_hints(cls)
 
 
 @dataclass
