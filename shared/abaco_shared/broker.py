@@ -1,5 +1,5 @@
-"""The RabbitMQ connection layer over kombu: JSON only, one connection per thread; publishing retries
-a bounded number of times, consuming waits out an outage for as long as it takes.
+"""The RabbitMQ connection layer over kombu: JSON only, a small pool of kept connections; publishing
+retries a bounded number of times, consuming waits out an outage for as long as it takes.
 
 Channels (``channels.py``) name queues and offer verbs; this module only moves JSON bodies.
 """
@@ -40,19 +40,31 @@ def _missing_queue(exc: BaseException) -> bool:
     return isinstance(exc, NotFound) or "(404) NOT_FOUND" in str(exc)
 
 
+def _release(conn: Connection) -> None:
+    try:
+        conn.release()
+    except Exception as exc:  # a dead connection may fail to close: it is gone either way
+        log.debug("releasing a broker connection: %s", exc)
+
+
 class Broker:
     """Owns kombu connections to one broker URL.
 
-    Publishing uses a lazily made connection per thread (waitress serves requests from a thread
-    pool). Consumers get their own connection from :meth:`consume`. Every connect is retried at
-    most ``retries`` times, then :class:`ChannelError` is raised.
+    Publishing and queue operations lease a connection (with its producer) from a pool: the
+    last one given back is the next one taken, and at most ``max_idle`` are kept, so a process
+    holds about as many connections as it has callers at once, not one per thread (the messages
+    API has hundreds of threads, and each once held a connection). Consumers get their own
+    connection from :meth:`consume`. Every connect is retried at most ``retries`` times, then
+    :class:`ChannelError` is raised.
     """
 
-    def __init__(self, url: str, retries: int = 5, prefix: str = "") -> None:
+    def __init__(self, url: str, retries: int = 5, prefix: str = "", max_idle: int = 16) -> None:
         self.url = url
         self.retries = retries
         self.prefix = prefix
-        self._local = threading.local()
+        self.max_idle = max_idle
+        self._idle: list[tuple[Connection, Producer]] = []
+        self._lock = threading.Lock()
 
     # -- connections -------------------------------------------------------------------------
     def connect(self, retries: int | None = None) -> Connection:
@@ -68,20 +80,32 @@ class Broker:
             raise ChannelError(f"cannot connect to the message broker: {exc}") from exc
         return conn
 
-    def _thread_connection(self) -> Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or not conn.connected:
-            if conn is not None:
-                conn.release()
-            conn = self._local.conn = self.connect()
-            self._local.producer = Producer(conn.default_channel, serializer="json")
-        return conn
+    def _checkout(self) -> tuple[Connection, Producer, bool]:
+        """A connection, its producer, and whether it was kept from an earlier use."""
+        while True:
+            with self._lock:
+                kept = self._idle.pop() if self._idle else None
+            if kept is None:
+                break
+            if kept[0].connected:
+                return kept[0], kept[1], True
+            _release(kept[0])
+        conn = self.connect()
+        return conn, Producer(conn.default_channel, serializer="json"), False
+
+    def _checkin(self, conn: Connection, producer: Producer) -> None:
+        with self._lock:
+            if len(self._idle) < self.max_idle:
+                self._idle.append((conn, producer))
+                return
+        _release(conn)
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.release()
-            self._local.conn = None
+        """Release every kept connection (leased ones go when they are given back)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn, _ in idle:
+            _release(conn)
 
     # -- queues ------------------------------------------------------------------------------
     def queue(self, name: str, durable: bool = True, expires: float | None = None, auto_delete: bool = False) -> Queue:
@@ -98,9 +122,8 @@ class Broker:
 
     def publish(self, queue: Queue, body: dict[str, Any], persistent: bool = True, **props: Any) -> None:
         """Publish one JSON body to ``queue`` (declared once per connection)."""
+        conn, producer, _ = self._checkout()  # a ChannelError when the broker cannot be reached
         try:
-            conn = self._thread_connection()
-            producer: Producer = self._local.producer
             producer.publish(
                 body,
                 routing_key=queue.routing_key,
@@ -111,30 +134,28 @@ class Broker:
                 retry_policy=RETRY_POLICY,
                 **props,
             )
-        except ChannelError:
-            raise
         except Exception as exc:  # kombu raises a wide range of transport errors here
-            self.close()
+            _release(conn)
             raise ChannelError(f"cannot publish to {queue.name}: {exc}") from exc
-        del conn
+        self._checkin(conn, producer)
 
     def _with_channel(self, fn: Callable[[Any], Any]) -> Any:
-        """``fn(channel)`` on this thread's connection. A kept connection may have died since its
-        last use (a broker restart is noticed only when the socket is next used, once per
-        thread): such a failure is tried once more on a fresh connection before it counts."""
+        """``fn(channel)`` on a leased connection. A kept connection may have died since its last
+        use (a broker restart is noticed only when the socket is next used): such a failure is
+        tried once more on a fresh connection before it counts. A connection that failed in any
+        way (a passive declare of a missing queue closes its channel too) is not kept."""
         for attempt in (1, 2):
-            kept = getattr(self._local, "conn", None)
-            reused = kept is not None and kept.connected
+            conn, producer, reused = self._checkout()
             try:
-                conn = self._thread_connection()
-                return fn(conn.default_channel)
-            except ChannelError:
-                raise
+                result = fn(conn.default_channel)
             except Exception as exc:
-                self.close()
+                _release(conn)
                 if attempt == 2 or not reused or _missing_queue(exc):
                     raise
                 log.debug("a kept broker connection was stale; reconnecting: %s", exc)
+                continue
+            self._checkin(conn, producer)
+            return result
         raise AssertionError("unreachable")
 
     def declare(self, queue: Queue) -> None:

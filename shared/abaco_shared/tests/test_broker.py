@@ -165,14 +165,16 @@ class _DeadConnection:
 def test_a_stale_kept_connection_is_replaced_once_not_reported(broker):
     q = broker.queue("after_restart")
     broker.publish(q, {"i": 1})
-    dead = broker._local.conn = _DeadConnection()
+    dead = _DeadConnection()
+    broker.close()
+    broker._idle = [(dead, None)]
     assert broker.message_count(q) == 1
     assert dead.released
 
 
 def test_a_fresh_connection_that_fails_is_reported_at_once(broker, monkeypatch):
     broker.close()
-    monkeypatch.setattr(broker, "_thread_connection", lambda: _DeadConnection())
+    monkeypatch.setattr(broker, "_checkout", lambda: (_DeadConnection(), None, False))
     with pytest.raises(ChannelError):
         broker.message_count(broker.queue("down"))
 
@@ -213,18 +215,33 @@ def test_other_failures_become_channel_errors(broker, monkeypatch):
 
 def test_publish_failure_is_a_channel_error_and_drops_the_connection(broker, monkeypatch):
     q = broker.queue("pub")
-    broker.publish(q, {"ok": 1})  # makes the thread connection
+    broker.publish(q, {"ok": 1})  # makes a connection, kept for the next caller
+    assert len(broker._idle) == 1
+    conn, producer = broker._idle[0]
 
     def refuse(*args, **kwargs):
         raise OSError("broker went away")
 
-    monkeypatch.setattr(broker._local.producer, "publish", refuse)
+    monkeypatch.setattr(producer, "publish", refuse)
     with pytest.raises(ChannelError, match=r"cannot publish to .*pub: broker went away"):
         broker.publish(q, {"ok": 2})
-    assert broker._local.conn is None
+    assert broker._idle == []  # the failed connection is not kept
     monkeypatch.undo()
     broker.publish(q, {"ok": 3})  # a fresh connection
     assert [broker.get(q, 1)["ok"] for _ in range(2)] == [1, 3]
+
+
+def test_connections_are_pooled_not_kept_per_thread(broker):
+    q = broker.queue("pooled")
+    threads = [threading.Thread(target=broker.publish, args=(q, {"i": i})) for i in range(40)]
+    for t in threads:
+        t.start()
+        t.join()  # one after the other, each on its own thread: one connection serves them all
+    assert len(broker._idle) == 1 and broker.message_count(q) == 40
+    busy = [broker._checkout() for _ in range(broker.max_idle + 3)]  # more callers at once
+    for conn, producer, _ in busy:
+        broker._checkin(conn, producer)
+    assert len(broker._idle) == broker.max_idle  # the extra ones were released
 
 
 UNREACHABLE = "amqp://127.0.0.1:1//"  # nothing listens on port 1: refused at once
