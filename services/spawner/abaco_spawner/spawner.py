@@ -223,6 +223,12 @@ class Spawner:
         except Exception as exc:
             step = self._failed(cmd, exc)
         if step is Step.FULL:
+            if time.monotonic() >= self._full_until:  # once per pause, not per command
+                log.warning(
+                    "host at capacity (spawner.max_workers_per_host = %d): commands wait",
+                    self.cfg.max_workers_per_host,
+                    extra={"actor_id": cmd.actor_dbid, "worker_id": cmd.worker_id},
+                )
             self._full_until = time.monotonic() + CAPACITY_PAUSE
         if step is not Step.PULLING and not self.stop.is_set():
             finish(requeue=step is Step.FULL)
