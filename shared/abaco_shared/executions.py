@@ -181,8 +181,12 @@ def claim(ex_dbid: str, worker_id: str) -> Execution | None:
 
 
 def current(ex_dbid: str) -> Execution | None:
-    """The execution's ``status``, ``outcome``, ``worker_id`` and ``attempts`` only (None: unknown)."""
-    return Execution.objects(db_id=ex_dbid).only("status", "outcome", "worker_id", "attempts").first()
+    """The execution's ``status``, ``outcome``, ``worker_id`` and ``attempts`` only (None: unknown).
+    (Read for every message a worker takes: through pymongo, without mongoengine's query building.)"""
+    son = Execution._get_collection().find_one(
+        {"_id": ex_dbid}, {"status": 1, "outcome": 1, "worker_id": 1, "attempts": 1}
+    )
+    return Execution._from_son(son) if son else None
 
 
 def adopt(ex_dbid: str, from_worker: str, worker_id: str) -> Execution | None:

@@ -13,14 +13,17 @@ __all__ = ["save", "text_of", "delete_for_actor", "search"]
 def save(ex: Execution, text: str, ttl: int | None) -> None:
     """Store an execution's output (replacing an earlier copy); ``ttl`` seconds, if any, until it
     may be expired."""
-    Log(
+    record = Log(
         db_id=ex.db_id,
         actor_dbid=ex.actor_dbid,
         tenant=ex.tenant,
         execution_id=ex.execution_id,
         logs=text,
         exp=utcnow() + dt.timedelta(seconds=ttl) if ttl else None,
-    ).save()
+    )
+    # one upsert (mongoengine's save of a new document with its key set is a find-and-replace,
+    # then an insert: two round trips for every execution)
+    Log._get_collection().replace_one({"_id": ex.db_id}, record.to_mongo(), upsert=True)
 
 
 def text_of(ex_dbid: str) -> str:
