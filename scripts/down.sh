@@ -40,7 +40,7 @@ worker_pids() {
   for p in $(pgrep -f -- '-m abaco_worker|bin/abaco-worker' || true); do
     [ "$p" = "$$" ] && continue
     # leave alone the workers of another clone
-    env_home="$(tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | sed -n 's/^ABACO_HOME=//p' | head -n 1)"
+    env_home="$(tr '\0' '\n' 2>/dev/null < "/proc/$p/environ" | sed -n 's/^ABACO_HOME=//p' | head -n 1)"
     [ -z "$env_home" ] || [ "$env_home" = "$HERE" ] || continue
     alive "$p" && echo "$p"
   done

@@ -80,9 +80,10 @@ class Broker:
             raise ChannelError(f"cannot connect to the message broker: {exc}") from exc
         return conn
 
-    def _checkout(self) -> tuple[Connection, Producer, bool]:
-        """A connection, its producer, and whether it was kept from an earlier use."""
-        while True:
+    def _checkout(self, fresh: bool = False) -> tuple[Connection, Producer, bool]:
+        """A connection, its producer, and whether it was kept from an earlier use (never, when
+        ``fresh``)."""
+        while not fresh:
             with self._lock:
                 kept = self._idle.pop() if self._idle else None
             if kept is None:
@@ -143,16 +144,19 @@ class Broker:
         """``fn(channel)`` on a leased connection. A kept connection may have died since its last
         use (a broker restart is noticed only when the socket is next used): such a failure is
         tried once more on a fresh connection before it counts. A connection that failed in any
-        way (a passive declare of a missing queue closes its channel too) is not kept."""
+        way (a passive declare of a missing queue closes its channel too) is not kept. The other
+        kept connections date from before the same restart: they are dropped with it, and the
+        second try takes a new one."""
         for attempt in (1, 2):
-            conn, producer, reused = self._checkout()
+            conn, producer, reused = self._checkout(fresh=attempt == 2)
             try:
                 result = fn(conn.default_channel)
             except Exception as exc:
                 _release(conn)
                 if attempt == 2 or not reused or _missing_queue(exc):
                     raise
-                log.debug("a kept broker connection was stale; reconnecting: %s", exc)
+                log.debug("a kept broker connection was stale; dropping the kept ones: %s", exc)
+                self.close()
                 continue
             self._checkin(conn, producer)
             return result

@@ -14,8 +14,10 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import docker
+import requests
 
 from abaco_shared.broker import Broker
 from abaco_shared.channels import MailboxChannel
@@ -69,6 +71,16 @@ def send_retrying(client, actor_id: str, message: str, **params: str) -> str:
         if reply.status_code != 503 or time.monotonic() > deadline:
             return client.result(reply)["execution_id"]
         time.sleep(float(reply.headers.get("Retry-After", "1")))
+
+
+def mailbox_reads(client, path: str, at_once: int) -> set[int]:
+    """The statuses of ``at_once`` concurrent reads of a mailbox's length."""
+    with ThreadPoolExecutor(at_once) as pool:
+        replies = pool.map(
+            lambda _: requests.get(client.base + path, headers=dict(client.session.headers), timeout=30),
+            range(at_once),
+        )
+        return {reply.status_code for reply in replies}
 
 
 def assert_retryable_503(reply, store: str) -> None:
@@ -161,6 +173,7 @@ def test_a_40s_rabbitmq_outage_leaves_every_actor_with_its_worker(client, actors
     client.wait_execution(busy["id"], held, timeout=60, statuses=("RUNNING",))
     key = f"outage-{uuid.uuid4().hex}"
     path = f"/actors/{idle[0]['id']}/messages"
+    mailbox_reads(client, path, at_once=24)  # the APIs keep several broker connections now
 
     supervisorctl("stop", "infra:rabbitmq")
     try:
@@ -177,6 +190,8 @@ def test_a_40s_rabbitmq_outage_leaves_every_actor_with_its_worker(client, actors
     for actor in (*idle, busy):
         after = wait_for(lambda a=actor: serving_workers(client, a["id"]), 120, f"a worker of {actor['id']}")
         assert {w["id"] for w in after} == before[actor["id"]], "the workers reconnected; none was replaced"
+    # every kept connection of the APIs died with the broker; none is handed to a caller
+    assert mailbox_reads(client, path, at_once=24) == {200}
     for actor in (*idle, busy):  # and they serve: the broker reconnects took at most one back-off
         done = client.wait_execution(actor["id"], send_retrying(client, actor["id"], "after", SLEEP_SECONDS="0"), 90)
         assert done["status"] == "COMPLETE" and done["worker_id"] in before[actor["id"]]

@@ -172,9 +172,21 @@ def test_a_stale_kept_connection_is_replaced_once_not_reported(broker):
     assert dead.released
 
 
+def test_after_a_restart_every_stale_kept_connection_is_dropped_and_one_retry_suffices(broker):
+    # a busy API keeps several connections; a broker restart kills them all at once
+    q = broker.queue("after_restart_many")
+    broker.publish(q, {"i": 1})
+    broker.close()
+    dead = [_DeadConnection() for _ in range(3)]
+    broker._idle = [(d, None) for d in dead]
+    assert broker.message_count(q) == 1
+    assert all(d.released for d in dead)
+    assert len(broker._idle) == 1 and broker._idle[0][0] not in dead
+
+
 def test_a_fresh_connection_that_fails_is_reported_at_once(broker, monkeypatch):
     broker.close()
-    monkeypatch.setattr(broker, "_checkout", lambda: (_DeadConnection(), None, False))
+    monkeypatch.setattr(broker, "_checkout", lambda fresh=False: (_DeadConnection(), None, False))
     with pytest.raises(ChannelError):
         broker.message_count(broker.queue("down"))
 
