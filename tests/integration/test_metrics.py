@@ -51,9 +51,10 @@ def test_metrics_parse_and_carry_every_family(admin):
 
 def test_executions_show_in_the_counts_and_histograms(client, admin, actors):
     before = scrape(admin)
-    actor = actors("abaco/echo:latest")
+    actor = actors("abaco/sleep:latest")  # an echo can run in under a millisecond: a runtime of 0
     for text in ("one", "two"):
-        assert client.wait_execution(actor["id"], client.send(actor["id"], text))["status"] == "COMPLETE"
+        sent = client.send(actor["id"], text, SLEEP_SECONDS="0.2")
+        assert client.wait_execution(actor["id"], sent)["status"] == "COMPLETE"
 
     after = scrape(admin)
 
