@@ -12,6 +12,7 @@ from .auth import Authenticator
 from .broker import Broker
 from .config import Config
 from .store import connect_mongo, connect_redis
+from .versionwatch import VersionWatch
 
 __all__ = ["Context", "build_context"]
 
@@ -42,5 +43,8 @@ def build_context(cfg: Config, with_auth: bool = False, serves_http: bool = Fals
     auth = Authenticator.from_config(cfg) if with_auth else None
     # every process that writes actors or permissions bumps their versions; the APIs also read
     client = connect_redis(cfg.redis, timeout=READ_CACHE_TIMEOUT)
-    readcache.install(readcache.ReadCache(client, prefix=cfg.redis.key_prefix))
+    cache: readcache.ReadCache[object] = readcache.ReadCache(client, prefix=cfg.redis.key_prefix)
+    if serves_http:  # an API reads versions at every request: Redis tells it when they change
+        cache.watch = VersionWatch(cfg.redis.url, cache.prefix, username=cfg.redis.user, password=cfg.redis.password)
+    readcache.install(cache)
     return Context(cfg=cfg, broker=broker, redis=connect_redis(cfg.redis), auth=auth)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from . import actors, aliases, configs, executions, permissions, readcache
 from .auth import Principal
 from .enums import Permission
@@ -9,7 +12,9 @@ from .errors import NotFound
 from .ids import is_id
 from .models import Actor, ActorConfig, Alias, Execution
 
-__all__ = ["get_actor", "get_alias", "get_config", "get_execution"]
+T = TypeVar("T")
+
+__all__ = ["get_actor", "read_actor", "get_alias", "get_config", "get_execution"]
 
 
 def get_actor(who: Principal, identifier: str, needed: Permission) -> Actor:
@@ -22,19 +27,42 @@ def get_actor(who: Principal, identifier: str, needed: Permission) -> Actor:
     The actor and the caller's level come from this process's ``readcache`` when their version
     in Redis has not changed since they were read (one Redis read instead of two MongoDB reads).
     """
+    _, _, raw, actor = _find_actor(who, identifier, needed)
+    return actor if actor is not None else actors.from_raw(raw)
+
+
+def read_actor(who: Principal, identifier: str, needed: Permission, render: Callable[[Actor], T]) -> T:
+    """``render(get_actor(who, identifier, needed))`` for a caller that only reads: with the read
+    cache, what ``render`` returned is kept under the actor's version too, so the actor is not
+    even decoded again. ``render`` must depend on the actor alone (not on the caller), be one
+    long-lived function (the cache is keyed on it), and its result must not be changed."""
+    key, version, raw, actor = _find_actor(who, identifier, needed)
+    cache = readcache.active()
+    if actor is not None or cache is None or version is None:
+        return render(actor if actor is not None else actors.from_raw(raw))
+    rendered = cache.get(version, (render, key), lambda: render(actors.from_raw(raw)))
+    assert rendered is not None
+    return rendered
+
+
+def _find_actor(
+    who: Principal, identifier: str, needed: Permission
+) -> tuple[str, readcache.Version | None, bytes, Actor | None]:
+    """The actor's key, its version, and the actor (BSON bytes with the read cache, else a
+    decoded Actor), once the caller's level is checked."""
     actor_id = actor_id_of(who.tenant, identifier)
     key = actors.key_for(who.tenant, actor_id)
     cache = readcache.active()
     version = cache.version(key) if cache is not None and actor_id else None
+    raw: bytes | None = None
+    actor: Actor | None = None
     if cache is not None and version is not None:
         raw = cache.get(version, ("actor", key), lambda: actors.find_raw(who.tenant, actor_id))
-        actor = actors.from_raw(raw) if raw is not None else None
     else:
         actor = actors.find(who.tenant, actor_id)
-    missing = f"No actor found with identifier: {identifier}."
-    _check(who, actor.db_id if actor is not None else None, needed, missing, version)
-    assert actor is not None
-    return actor
+    found = raw is not None or actor is not None
+    _check(who, key if found else None, needed, f"No actor found with identifier: {identifier}.", version)
+    return key, version, raw or b"", actor
 
 
 def _check(

@@ -5,7 +5,8 @@ cost more CPU than the rest of a ``GET /actors/{id}``. They change rarely, so ea
 them, tagged with the object's *version*: a random token in Redis (``<prefix>version:<key>``) that every
 write to the object replaces (``bump``, called by the records modules after the write). A use
 reads the token first (one Redis GET) and takes a cached value only when it was read under that
-same token, so a write acknowledged anywhere is seen by the next request everywhere:
+same token, so a write acknowledged anywhere is seen by the next request everywhere (with a
+``VersionWatch``, a token is read once and then kept until Redis says it changed):
 
 - a reader that raced a write stored its value under the old token, which no longer matches;
 - tokens never repeat (not a counter), so a Redis restart that loses them cannot make an old
@@ -30,6 +31,8 @@ from typing import Any, Generic, TypeVar
 
 import redis
 import redis.exceptions
+
+from .versionwatch import VersionWatch
 
 __all__ = ["ReadCache", "Version", "install", "uninstall", "active", "bump"]
 
@@ -62,8 +65,10 @@ class ReadCache(Generic[T]):
         max_age: float = 10.0,
         retry_after: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        watch: VersionWatch | None = None,
     ) -> None:
         self.client = client
+        self.watch = watch  # when given, a version unchanged since its last read costs no round trip
         self.prefix = prefix + "version:"
         self.max_entries = max_entries
         self.max_age = max_age
@@ -80,12 +85,21 @@ class ReadCache(Generic[T]):
         """The object's current token (None: it has none yet, or Redis does not answer)."""
         if self.clock() < self._down_until:
             return Version(key, None, usable=False)
+        seq = None
+        if self.watch is not None:
+            remembered, seq = self.watch.lookup(self.prefix + key)
+            if remembered is not None:
+                return Version(key, remembered)
         try:
             token = self.client.get(self.prefix + key)
         except redis.exceptions.RedisError as exc:
             self._redis_failed("read", key, exc)
             return Version(key, None, usable=False)
-        return Version(key, None if token is None else str(token))
+        if token is None:
+            return Version(key, None)
+        if self.watch is not None:
+            self.watch.remember(self.prefix + key, str(token), seq)
+        return Version(key, str(token))
 
     def bump(self, key: str) -> None:
         """Invalidate every process's cached values of ``key`` (call after writing it). When

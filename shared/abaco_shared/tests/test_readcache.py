@@ -75,6 +75,40 @@ def test_a_write_anywhere_is_seen_by_the_next_lookup(cache):
         lookup.get_actor(ALICE, actor.actor_id, Permission.READ)
 
 
+def status_of(actor):  # a render for read_actor: one long-lived function
+    return (actor.status, actor.image)
+
+
+def test_read_actor_keeps_its_rendering_under_the_version(cache):
+    actor = make_actor()
+    rendered = []
+
+    def render(found):
+        rendered.append(found.db_id)
+        return status_of(found)
+
+    assert lookup.read_actor(ALICE, actor.actor_id, Permission.READ, render) == ("SUBMITTED", "abaco/echo:latest")
+    assert lookup.read_actor(ALICE, actor.actor_id, Permission.READ, render)[0] == "SUBMITTED"
+    assert rendered == [actor.db_id]  # the second read neither decoded nor rendered the actor
+    actors.set_status(actor.db_id, ActorStatus.READY)
+    assert lookup.read_actor(ALICE, actor.actor_id, Permission.READ, render)[0] == "READY"
+    assert len(rendered) == 2
+    with pytest.raises(NotFound):  # the caller's level is checked on every read
+        lookup.read_actor(BOB, actor.actor_id, Permission.READ, render)
+    permissions.grant("dev", actor.db_id, "bob", Permission.READ)
+    assert lookup.read_actor(BOB, actor.actor_id, Permission.READ, render)[0] == "READY"
+    permissions.revoke_all("dev", actor.db_id)
+    with pytest.raises(NotFound):
+        lookup.read_actor(BOB, actor.actor_id, Permission.READ, render)
+
+
+def test_read_actor_without_a_cache_renders_every_time():
+    actor = make_actor()
+    assert lookup.read_actor(ALICE, actor.actor_id, Permission.READ, status_of)[1] == "abaco/echo:latest"
+    with pytest.raises(NotFound):
+        lookup.read_actor(ALICE, "NoSuchActor123", Permission.READ, status_of)
+
+
 def test_a_grant_and_a_revocation_are_seen_at_once(cache):
     actor = make_actor()
     with pytest.raises(NotFound):
