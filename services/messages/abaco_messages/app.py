@@ -15,7 +15,7 @@ from abaco_shared.enums import Permission
 from abaco_shared.http import AbacoApp, ok, principal, query_flag, raw
 from abaco_shared.idempotency import KEY_HEADER, KEY_PARAM, IdempotencyKey, parse_key
 from abaco_shared.limits import SyncGate
-from abaco_shared.lookup import get_actor
+from abaco_shared.lookup import get_actor, get_actor_shared
 from abaco_shared.views import mailbox_view, message_accepted_view
 from abaco_shared.waiters import CompletionSignals
 from abaco_shared.workflows.mailbox import purge_mailbox, submit_message
@@ -53,7 +53,7 @@ def make_app(
     @app.post("/actors/<actor_id>/messages", max_body=max(cfg.http.max_content_length, cfg.http.max_binary_length))
     def send(actor_id: str) -> dict[str, Any] | bytes:
         who = principal()
-        actor = get_actor(who, actor_id, Permission.EXECUTE)
+        actor = get_actor_shared(who, actor_id, Permission.EXECUTE)  # read only, never changed here
         timeout = sync_timeout_of(request.query.get(TIMEOUT_PARAM), cfg.http.sync_timeout)  # 400 if bad
         key = idempotency_key(cfg.http.idempotency_window)  # 400 if malformed
         incoming = read_incoming(max_message, cfg.http.max_binary_length, message_params())

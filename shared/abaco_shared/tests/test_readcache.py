@@ -102,6 +102,18 @@ def test_read_actor_keeps_its_rendering_under_the_version(cache):
         lookup.read_actor(BOB, actor.actor_id, Permission.READ, render)
 
 
+def test_get_actor_shared_hands_out_one_object_until_the_actor_changes(cache):
+    actor = make_actor()
+    first = lookup.get_actor_shared(ALICE, actor.actor_id, Permission.READ)
+    assert lookup.get_actor_shared(ALICE, actor.actor_id, Permission.READ) is first
+    assert lookup.get_actor(ALICE, actor.actor_id, Permission.READ) is not first  # an own copy
+    actors.set_status(actor.db_id, ActorStatus.READY)
+    again = lookup.get_actor_shared(ALICE, actor.actor_id, Permission.READ)
+    assert again is not first and again.status == ActorStatus.READY.value
+    with pytest.raises(NotFound):
+        lookup.get_actor_shared(BOB, actor.actor_id, Permission.READ)
+
+
 def test_read_actor_without_a_cache_renders_every_time():
     actor = make_actor()
     assert lookup.read_actor(ALICE, actor.actor_id, Permission.READ, status_of)[1] == "abaco/echo:latest"
