@@ -3,23 +3,34 @@
 Daemons depend on the protocol only (tests give them ``abaco_shared.testing.FakeDocker``); a later
 backend (a cluster engine, a warm-container pool) implements the same operations.
 
-The adapter uses the low-level ``docker.APIClient`` on purpose: the high-level client inspects
-after every create, which costs a round trip on the hot path.
+The adapter makes each execution's calls (create, start, wait, logs, inspect, remove) through
+``enginehttp`` on a Unix socket (docker-py's ``requests`` machinery cost a worker half its CPU),
+and the rest (pulls, info, listings) through the low-level ``docker.APIClient`` (the high-level
+client inspects after every create, which costs a round trip).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import docker
 import docker.errors
+import requests
 import requests.exceptions
-from docker.types import CancellableStream
 
+from .enginehttp import (
+    EngineHttp,
+    EngineHttpError,
+    EngineTimeout,
+    container_path,
+    demux,
+    error_message,
+    unix_socket_path,
+)
 from .errors import DockerError
 
 __all__ = ["ContainerSpec", "ContainerResult", "DockerApi", "DockerEngine", "parse_docker_time"]
@@ -27,6 +38,13 @@ __all__ = ["ContainerSpec", "ContainerResult", "DockerApi", "DockerEngine", "par
 log = logging.getLogger(__name__)
 
 DOCKER_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+
+
+class _Default:
+    """The engine's default timeout (None means no timeout at all)."""
+
+
+DEFAULT = _Default()
 
 
 @dataclass
@@ -185,6 +203,10 @@ class DockerEngine:
         # proxy variables of the environment again on every call (a tenth of a worker's CPU)
         self.api.trust_env = False
         _one_pool_per_socket(self.api)
+        self.timeout = float(timeout)
+        # each execution's calls (create, start, wait, logs, inspect, remove) skip requests
+        socket_path = unix_socket_path(base_url)
+        self.http = EngineHttp(socket_path, self.api.api_version) if socket_path else None
 
     def ping(self) -> bool:
         try:
@@ -241,8 +263,8 @@ class DockerEngine:
         cid = self.create(spec)
         try:
             try:
-                self.api.start(cid)
-            except DOCKER_ERRORS as exc:
+                self._call("POST", container_path(cid, "start"))
+            except EngineHttpError as exc:
                 raise DockerError(f"cannot start a container of {spec.image}: {exc}") from exc
             if on_started is not None:
                 on_started(cid)
@@ -256,29 +278,26 @@ class DockerEngine:
         its exit code, logs and final state. It is left for :meth:`remove`."""
         timed_out = False
         try:
-            status = self.api.wait(cid, timeout=timeout)
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
-            if timeout is not None and (
-                isinstance(exc, requests.exceptions.ReadTimeout) or "timed out" in str(exc).lower()
-            ):
-                timed_out = True
-                self.stop(cid, grace=5)
-                try:
-                    status = self.api.wait(cid, timeout=60)
-                except DOCKER_ERRORS as wait_exc:
-                    raise DockerError(f"container {cid[:12]} did not stop after its time limit") from wait_exc
-            else:
-                raise DockerError(f"lost the container {cid[:12]} while waiting: {exc}") from exc
-        except DOCKER_ERRORS as exc:
+            status = self._call("POST", container_path(cid, "wait"), timeout=timeout)
+        except EngineTimeout:
+            if timeout is None:
+                raise DockerError(f"lost the container {cid[:12]} while waiting: no answer") from None
+            timed_out = True
+            self.stop(cid, grace=5)
+            try:
+                status = self._call("POST", container_path(cid, "wait"), timeout=60)
+            except EngineHttpError as wait_exc:
+                raise DockerError(f"container {cid[:12]} did not stop after its time limit") from wait_exc
+        except EngineHttpError as exc:
             raise DockerError(f"lost the container {cid[:12]} while waiting: {exc}") from exc
         try:
             raw_logs = self._logs(cid, max_log_length)
-            state = self.api.inspect_container(cid)["State"]
-        except DOCKER_ERRORS as exc:
+            state = self._call("GET", container_path(cid, "json"))["State"]
+        except EngineHttpError as exc:
             raise DockerError(f"cannot read the result of container {cid[:12]}: {exc}") from exc
         return ContainerResult(
             container_id=cid,
-            exit_code=int(status.get("StatusCode", state.get("ExitCode", -1))),
+            exit_code=int((status or {}).get("StatusCode", state.get("ExitCode", -1))),
             started_at=parse_docker_time(state.get("StartedAt")),
             finished_at=parse_docker_time(state.get("FinishedAt")),
             logs=_truncate(raw_logs, max_log_length),
@@ -288,80 +307,117 @@ class DockerEngine:
 
     def inspect(self, cid: str) -> dict[str, Any] | None:
         try:
-            return dict(self.api.inspect_container(cid))
-        except docker.errors.NotFound:
-            return None
-        except DOCKER_ERRORS as exc:
+            return dict(self._call("GET", container_path(cid, "json")))
+        except EngineHttpError as exc:
+            if exc.status == 404:
+                return None
             raise DockerError(f"cannot inspect container {cid[:12]}: {exc}") from exc
 
     def logs(self, cid: str, max_log_length: int = 1_000_000) -> str:
         """A running container's output so far, cut at ``max_log_length`` bytes as :meth:`run` cuts it."""
         try:
             return _truncate(self._logs(cid, max_log_length), max_log_length)
-        except DOCKER_ERRORS as exc:
+        except EngineHttpError as exc:
             raise DockerError(f"cannot read the logs of container {cid[:12]}: {exc}") from exc
 
     def _logs(self, cid: str, limit: int) -> bytes:
-        """The container's output, read as a stream and cut at ``limit`` bytes (plus one, to tell)."""
-        if limit <= 0:
-            return bytes(self.api.logs(cid, stdout=True, stderr=True))
+        """The container's output (stdout and stderr as they came), read as a stream and cut at
+        ``limit`` bytes (plus one, to tell; ``limit`` <= 0: all of it). The containers made here
+        never have a TTY (``create``), so the stream is always the multiplexed one."""
+        params = {"stdout": 1, "stderr": 1, "timestamps": 0, "follow": 0, "tail": "all"}
+        stream = self._stream("GET", container_path(cid, "logs"), params)
         chunks: list[bytes] = []
         size = 0
-        stream = self._log_stream(cid)
         try:
-            for chunk in stream:
+            for chunk in demux(stream):
                 chunks.append(chunk)
                 size += len(chunk)
-                if size > limit:
+                if 0 < limit < size:
                     break
         finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except OSError:
-                    pass
+            stream.close()  # early: its connection is closed rather than kept
         return b"".join(chunks)
-
-    def _log_stream(self, cid: str) -> Any:
-        """The container's output as a stream of chunks. docker-py's ``logs()`` first inspects the
-        container to learn whether it has a TTY, on every call; the containers made here never
-        have one (``create``), so the logs endpoint is read directly, and the SDK's public call
-        is the fallback should its internals change."""
-        demux = getattr(self.api, "_get_result_tty", None)
-        if demux is None:
-            return self.api.logs(cid, stdout=True, stderr=True, stream=True, follow=False)
-        params = {"stdout": 1, "stderr": 1, "timestamps": 0, "follow": 0, "tail": "all"}
-        res = self.api._get(self.api._url("/containers/{0}/logs", cid), params=params, stream=True)
-        return CancellableStream(demux(True, res, False), res)
 
     def create(self, spec: ContainerSpec) -> str:
         try:
             host_config = self.api.create_host_config(**spec.host_config())
-            created = self.api.create_container(
-                spec.image, environment=spec.environment, labels=spec.labels, host_config=host_config, user=spec.user
+            config = self.api.create_container_config(
+                spec.image,
+                None,
+                environment=spec.environment,
+                labels=spec.labels,
+                host_config=host_config,
+                user=spec.user,
             )
-        except docker.errors.ImageNotFound as exc:
-            raise DockerError(f"image {spec.image} is not present on this host") from exc
         except DOCKER_ERRORS as exc:
+            raise DockerError(f"cannot create a container of {spec.image}: {exc}") from exc
+        try:
+            created = self._call("POST", "/containers/create", body=config)
+        except EngineHttpError as exc:
+            if exc.status == 404:
+                raise DockerError(f"image {spec.image} is not present on this host") from exc
             raise DockerError(f"cannot create a container of {spec.image}: {exc}") from exc
         return str(created["Id"])
 
     def stop(self, cid: str, grace: int = 10) -> None:
         try:
-            self.api.stop(cid, timeout=grace)
-        except docker.errors.NotFound:
-            pass
-        except DOCKER_ERRORS as exc:
+            self._call("POST", container_path(cid, "stop"), params={"t": grace}, timeout=grace + self.timeout)
+        except EngineHttpError as exc:
+            if exc.status == 404:
+                return
             raise DockerError(f"cannot stop container {cid[:12]}: {exc}") from exc
 
     def remove(self, cid: str) -> None:
         try:
-            self.api.remove_container(cid, force=True)
-        except docker.errors.NotFound:
-            pass
-        except DOCKER_ERRORS as exc:
-            log.warning("could not remove container %s: %s", cid[:12], exc)
+            self._call("DELETE", container_path(cid), params={"force": 1})
+        except EngineHttpError as exc:
+            if exc.status != 404:
+                log.warning("could not remove container %s: %s", cid[:12], exc)
+
+    # -- engine calls --------------------------------------------------------------------------
+    def _call(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        timeout: float | None | _Default = DEFAULT,
+    ) -> Any:
+        """One call of the engine's API and its JSON answer: through the lean client on a Unix
+        socket (``enginehttp``), else through docker-py's session. Failures are EngineHttpError."""
+        limit = self.timeout if isinstance(timeout, _Default) else timeout
+        if self.http is not None:
+            return self.http.call(method, path, params, body, limit)
+        response = self._sdk_request(method, path, params, body, limit, stream=False)
+        return response.json() if response.content else None
+
+    def _stream(self, method: str, path: str, params: dict[str, Any]) -> Generator[bytes, None, None]:
+        if self.http is not None:
+            yield from self.http.stream(method, path, params, self.timeout)
+            return
+        response = self._sdk_request(method, path, params, None, self.timeout, stream=True)
+        try:
+            yield from response.iter_content(65536)
+        except requests.exceptions.RequestException as exc:
+            raise EngineHttpError(0, f"{method} {path}: {exc}") from exc
+        finally:
+            response.close()
+
+    def _sdk_request(
+        self, method: str, path: str, params: dict[str, Any] | None, body: Any, timeout: float | None, stream: bool
+    ) -> requests.Response:
+        url = f"{self.api.base_url}/v{self.api.api_version}{path}"
+        try:
+            response = self.api.request(method, url, params=params, json=body, timeout=timeout, stream=stream)
+        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+            if isinstance(exc, requests.exceptions.Timeout) or "timed out" in str(exc).lower():
+                raise EngineTimeout(f"{method} {path}: no answer in time") from exc
+            raise EngineHttpError(0, f"{method} {path}: {exc}") from exc
+        except requests.exceptions.RequestException as exc:
+            raise EngineHttpError(0, f"{method} {path}: {exc}") from exc
+        if response.status_code >= 400:
+            raise EngineHttpError(response.status_code, error_message(response.content, response.status_code))
+        return response
 
     def list_labelled(self, label: str) -> list[dict[str, Any]]:
         try:

@@ -1,4 +1,5 @@
-"""DockerEngine over a fake docker.APIClient: what it calls, what it returns, what it cleans up."""
+"""DockerEngine over a fake docker.APIClient and engine HTTP client: what it calls, what it
+returns, what it cleans up."""
 
 import datetime as dt
 
@@ -7,6 +8,7 @@ import pytest
 import requests.exceptions
 
 from abaco_shared.containers import ContainerResult, ContainerSpec, DockerEngine, _truncate, parse_docker_time
+from abaco_shared.enginehttp import EngineHttpError, EngineTimeout
 from abaco_shared.errors import DockerError
 
 CID = "c0ffee" * 10 + "abcd"  # 64 hex characters, like a real container id
@@ -50,41 +52,53 @@ class FakeApi:
         self._record("create_host_config", **kwargs)
         return {"HostConfig": kwargs}
 
-    def create_container(self, image, **kwargs):
-        self._record("create_container", image, **kwargs)
-        if image not in self.images:
-            raise docker.errors.ImageNotFound(f"No such image: {image}")
-        return {"Id": CID, "Warnings": []}
+    def create_container_config(self, image, command, environment=None, labels=None, host_config=None, user=None):
+        config = {"Image": image, "Cmd": command, "Env": environment, "Labels": labels}
+        return {**config, "HostConfig": host_config, "User": user}
 
-    def start(self, cid):
-        self._record("start", cid)
+    # -- the engine's HTTP API, as enginehttp.EngineHttp offers it: recorded under docker-py's names
+    def call(self, method, path, params=None, body=None, timeout=60.0):
+        parts = path.strip("/").split("/")  # containers, <id>, <action>
+        action = (method, parts[2] if len(parts) > 2 else "")
+        if (method, path) == ("POST", "/containers/create"):
+            image = body["Image"]
+            self._record(
+                "create_container",
+                image,
+                environment=body["Env"],
+                labels=body["Labels"],
+                host_config=body["HostConfig"],
+                user=body["User"],
+            )
+            if image not in self.images:
+                raise EngineHttpError(404, f"No such image: {image}")
+            return {"Id": CID, "Warnings": []}
+        cid = parts[1]
+        if action == ("POST", "start"):
+            return self._record("start", cid)
+        if action == ("POST", "wait"):
+            self._record("wait", cid, timeout=timeout)
+            if self.wait_results:
+                result = self.wait_results.pop(0)
+                if isinstance(result, BaseException):
+                    raise result
+                return result
+            return {"StatusCode": self.status_code, "Error": None}
+        if action == ("GET", "json"):
+            self._record("inspect_container", cid)
+            return {"Id": cid, "State": dict(self.state)}
+        if action == ("POST", "stop"):
+            return self._record("stop", cid, timeout=params["t"])
+        if action == ("DELETE", ""):
+            return self._record("remove_container", cid, force=bool(params.get("force")))
+        raise AssertionError(f"unexpected call {method} {path}")
 
-    def wait(self, cid, timeout=None):
-        self._record("wait", cid, timeout=timeout)
-        if self.wait_results:
-            result = self.wait_results.pop(0)
-            if isinstance(result, BaseException):
-                raise result
-            return result
-        return {"StatusCode": self.status_code, "Error": None}
-
-    def logs(self, cid, stdout=True, stderr=True, stream=False, follow=False):
-        self._record("logs", cid, stdout=stdout, stderr=stderr, stream=stream, follow=follow)
-        if not stream:
-            return b"".join(self.log_chunks)
+    def stream(self, method, path, params=None, timeout=60.0):
+        assert (method, path.rsplit("/", 1)[-1]) == ("GET", "logs")
+        self._record("logs", path.split("/")[2], stdout=bool(params["stdout"]), stderr=bool(params["stderr"]))
         fake = FakeStream(self.log_chunks)
         self.streams.append(fake)
-        return fake
-
-    def inspect_container(self, cid):
-        self._record("inspect_container", cid)
-        return {"Id": cid, "State": dict(self.state)}
-
-    def stop(self, cid, timeout=10):
-        self._record("stop", cid, timeout=timeout)
-
-    def remove_container(self, cid, force=False):
-        self._record("remove_container", cid, force=force)
+        return fake.frames()
 
     def containers(self, all=False, filters=None):  # noqa: A002 - docker's own argument name
         self._record("containers", all=all, filters=filters)
@@ -115,18 +129,22 @@ class FakeApi:
 
 
 class FakeStream:
+    """The engine's multiplexed log stream: each chunk one stdout frame, split in two reads."""
+
     def __init__(self, chunks):
         self.chunks = chunks
         self.consumed = 0
         self.closed = False
 
-    def __iter__(self):
-        for chunk in self.chunks:
-            self.consumed += 1
-            yield chunk
-
-    def close(self):
-        self.closed = True
+    def frames(self):
+        try:
+            for chunk in self.chunks:
+                self.consumed += 1
+                frame = b"\x01\x00\x00\x00" + len(chunk).to_bytes(4, "big") + chunk
+                yield frame[:5]
+                yield frame[5:]
+        finally:
+            self.closed = True
 
 
 @pytest.fixture
@@ -141,6 +159,8 @@ def engine(api):
     eng.api = api
     eng.pull_api = api
     eng.pull_timeout = 30
+    eng.timeout = 60.0
+    eng.http = api
     return eng
 
 
@@ -175,7 +195,7 @@ def test_run_happy_path(engine, api):
     assert kwargs["host_config"] == {"HostConfig": api.kwargs_of("create_host_config")}
     assert started == [(CID, "start")]  # called after start, before the wait
     assert api.kwargs_of("wait") == {"timeout": None}
-    assert api.kwargs_of("logs") == {"stdout": True, "stderr": True, "stream": True, "follow": False}
+    assert api.kwargs_of("logs") == {"stdout": True, "stderr": True}
     assert isinstance(result, ContainerResult)
     assert result.container_id == CID and result.exit_code == 0 and result.timed_out is False
     assert result.logs == "hello\n"
@@ -248,7 +268,7 @@ def test_runtime_is_never_negative():
 
 
 def test_a_failed_start_removes_the_container(engine, api):
-    api.fail["start"] = docker.errors.APIError("cgroup parent does not exist")
+    api.fail["start"] = EngineHttpError(500, "cgroup parent does not exist")
     started = []
     with pytest.raises(DockerError, match="cannot start a container of abaco/echo"):
         engine.run(spec(), on_started=started.append)
@@ -259,7 +279,7 @@ def test_a_failed_start_removes_the_container(engine, api):
 
 
 def test_a_failed_wait_removes_the_container(engine, api):
-    api.wait_results = [requests.exceptions.ConnectionError("daemon restarted")]
+    api.wait_results = [EngineHttpError(0, "POST /containers/x/wait: connection reset")]
     with pytest.raises(DockerError, match=f"lost the container {CID[:12]} while waiting"):
         engine.run(spec())
     assert "stop" not in api.names()
@@ -267,14 +287,14 @@ def test_a_failed_wait_removes_the_container(engine, api):
 
 
 def test_a_docker_error_while_waiting_removes_the_container(engine, api):
-    api.wait_results = [not_found()]
+    api.wait_results = [EngineHttpError(404, "no such container")]
     with pytest.raises(DockerError, match="while waiting"):
         engine.run(spec())
     assert api.names()[-1] == "remove_container"
 
 
 def test_a_failure_reading_the_result_removes_the_container(engine, api):
-    api.fail["inspect_container"] = docker.errors.APIError("gone")
+    api.fail["inspect_container"] = EngineHttpError(500, "gone")
     with pytest.raises(DockerError, match=f"cannot read the result of container {CID[:12]}"):
         engine.run(spec())
     assert api.names()[-1] == "remove_container"
@@ -290,14 +310,14 @@ def test_an_error_in_on_started_removes_the_container(engine, api):
 
 
 def test_a_read_timeout_without_a_time_limit_is_an_error_not_a_time_out(engine, api):
-    api.wait_results = [requests.exceptions.ReadTimeout("read timed out")]
+    api.wait_results = [EngineTimeout("no answer in time")]
     with pytest.raises(DockerError, match="while waiting"):
         engine.run(spec(max_run_time=-1))
     assert "stop" not in api.names()
 
 
 def test_max_run_time_stops_the_container_and_marks_it_timed_out(engine, api):
-    api.wait_results = [requests.exceptions.ReadTimeout("read timed out"), {"StatusCode": 137}]
+    api.wait_results = [EngineTimeout("no answer in time"), {"StatusCode": 137}]
     result = engine.run(spec(max_run_time=5))
     waits = [kw for n, _, kw in api.calls if n == "wait"]
     assert waits == [{"timeout": 5}, {"timeout": 60}]
@@ -307,13 +327,8 @@ def test_max_run_time_stops_the_container_and_marks_it_timed_out(engine, api):
     assert "remove_container" not in api.names()
 
 
-def test_a_connection_error_saying_timed_out_counts_as_the_time_limit(engine, api):
-    api.wait_results = [requests.exceptions.ConnectionError("Read timed out. (read timeout=5)"), {"StatusCode": 143}]
-    assert engine.run(spec(max_run_time=5)).timed_out is True
-
-
 def test_a_container_that_does_not_stop_after_its_time_limit(engine, api):
-    api.wait_results = [requests.exceptions.ReadTimeout("t"), requests.exceptions.ReadTimeout("still")]
+    api.wait_results = [EngineTimeout("t"), EngineTimeout("still")]
     with pytest.raises(DockerError, match="did not stop after its time limit"):
         engine.run(spec(max_run_time=1))
     assert api.names()[-1] == "remove_container"
@@ -339,11 +354,11 @@ def test_logs_exactly_at_the_limit_are_kept_whole(engine, api):
     assert engine.run(spec(), max_log_length=50).logs == "x" * 25 + "y" * 25
 
 
-def test_no_log_limit_reads_everything_without_streaming(engine, api):
+def test_no_log_limit_reads_everything(engine, api):
     api.log_chunks = [b"z" * 100] * 3
     result = engine.run(spec(), max_log_length=0)
     assert result.logs == "z" * 300
-    assert api.kwargs_of("logs")["stream"] is False
+    assert api.streams[0].consumed == 3 and api.streams[0].closed
 
 
 def test_undecodable_log_bytes_are_replaced(engine, api):
@@ -369,7 +384,7 @@ def test_create_with_a_missing_image(engine, api):
 
 
 def test_create_failure_is_wrapped(engine, api):
-    api.fail["create_container"] = docker.errors.APIError("conflict")
+    api.fail["create_container"] = EngineHttpError(409, "conflict")
     with pytest.raises(DockerError, match="cannot create a container of abaco/echo: conflict"):
         engine.create(spec())
 
@@ -380,21 +395,21 @@ def test_stop_passes_the_grace_period(engine, api):
 
 
 def test_stop_and_remove_of_a_missing_container_are_quiet(engine, api):
-    api.fail["stop"] = not_found()
-    api.fail["remove_container"] = not_found()
+    api.fail["stop"] = EngineHttpError(404, "no such container")
+    api.fail["remove_container"] = EngineHttpError(404, "no such container")
     engine.stop("gone")
     engine.remove("gone")
     assert api.names() == ["stop", "remove_container"]
 
 
 def test_stop_failure_is_a_docker_error(engine, api):
-    api.fail["stop"] = docker.errors.APIError("daemon busy")
+    api.fail["stop"] = EngineHttpError(500, "daemon busy")
     with pytest.raises(DockerError, match=f"cannot stop container {CID[:12]}"):
         engine.stop(CID)
 
 
 def test_remove_failure_is_only_logged(engine, api, caplog):
-    api.fail["remove_container"] = requests.exceptions.ConnectionError("refused")
+    api.fail["remove_container"] = EngineHttpError(0, "DELETE /containers/x: refused")
     engine.remove(CID)
     assert any("could not remove container" in r.getMessage() for r in caplog.records)
 
@@ -514,9 +529,9 @@ def test_parse_docker_time(value, expected):
 # -- an existing container (adoption): inspect and wait ---------------------------------------
 def test_inspect_gives_the_engines_view_or_none_when_gone(engine, api):
     assert engine.inspect(CID)["Id"] == CID
-    api.fail["inspect_container"] = not_found()
+    api.fail["inspect_container"] = EngineHttpError(404, "no such container")
     assert engine.inspect(CID) is None
-    api.fail["inspect_container"] = docker.errors.APIError("500")
+    api.fail["inspect_container"] = EngineHttpError(500, "engine exploded")
     with pytest.raises(DockerError, match="cannot inspect container"):
         engine.inspect(CID)
 
@@ -529,7 +544,7 @@ def test_wait_reads_an_existing_containers_result_without_starting_or_removing_i
 
 
 def test_wait_past_its_timeout_stops_the_container(engine, api):
-    api.wait_results = [requests.exceptions.ReadTimeout("read timed out"), {"StatusCode": 137}]
+    api.wait_results = [EngineTimeout("no answer in time"), {"StatusCode": 137}]
     result = engine.wait(CID, timeout=3)
     assert result.timed_out and result.exit_code == 137
     assert "remove_container" not in api.names()
