@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pymongo
 import pymongo.errors
 from mongoengine.errors import NotUniqueError
 from mongoengine.queryset.visitor import Q
@@ -178,6 +179,19 @@ def claim(ex_dbid: str, worker_id: str) -> Execution | None:
         unset__outcome=True,
         set__status_message="",
     )
+
+
+def claim_fresh(ex_dbid: str, worker_id: str) -> Execution | None:
+    """``claim`` in one round trip for the common case, an execution no worker has taken yet
+    (SUBMITTED, no worker), with its attempt counted. None says only that it is not such an
+    execution (a redelivery, a duplicate, an ended or unknown one): the caller then reads it
+    and decides (``current``, ``claim``). Through pymongo, as ``start`` and ``complete``."""
+    son = Execution._get_collection().find_one_and_update(
+        {"_id": ex_dbid, "status": ExecutionStatus.SUBMITTED.value, "worker_id": {"$in": [None, ""]}},
+        {"$set": {"worker_id": worker_id, "status_message": ""}, "$inc": {"attempts": 1}, "$unset": {"outcome": ""}},
+        return_document=pymongo.ReturnDocument.AFTER,
+    )
+    return Execution._from_son(son) if son is not None else None
 
 
 def current(ex_dbid: str) -> Execution | None:

@@ -215,17 +215,13 @@ class ExecutionRunner:
         """Run one message: ACK when its execution is terminal, RETRY to run it again later."""
         ex_dbid = executions.key_for(actor.db_id, msg.execution_id)
         extra = {"actor_id": actor.db_id, "worker_id": self.worker_id, "execution_id": msg.execution_id}
-        current = executions.current(ex_dbid)  # one read for both checks
-        if self._running_elsewhere(actor.db_id, current):
-            log.info("execution is running on another live worker (duplicate message): later", extra=extra)
-            return Disposition.RETRY
-        adopted = self._adopt_if_left(actor, msg, ex_dbid, extra, current)
-        if adopted is not None:
-            return adopted
-        claimed = executions.claim(ex_dbid, self.worker_id)
-        if claimed is None:
-            log.info("execution already terminal or unknown: acking its message", extra=extra)
-            return Disposition.ACK
+        # the common case in one round trip: a message no worker has taken before
+        claimed = executions.claim_fresh(ex_dbid, self.worker_id)
+        if claimed is None:  # a redelivery or a duplicate: look before taking it
+            taken = self._claim_again(actor, msg, ex_dbid, extra)
+            if isinstance(taken, Disposition):
+                return taken
+            claimed = taken
         if self.policy.exhausted(claimed.attempts):
             log.error("giving up on an execution after %s attempts", claimed.attempts - 1, extra=extra)
             self._end(ex_dbid, f"Gave up after {claimed.attempts - 1} attempts to run it.")
@@ -277,6 +273,22 @@ class ExecutionRunner:
             read_only=conf.read_only_root and not actor.privileged,
             **more,
         )
+
+    def _claim_again(self, actor: Actor, msg: MailboxMessage, ex_dbid: str, extra: dict) -> Disposition | Execution:
+        """A message whose execution a worker took before: leave it to a live worker that runs
+        it, adopt the container a dead one left, or claim it (its attempt counted)."""
+        current = executions.current(ex_dbid)  # one read for both checks
+        if self._running_elsewhere(actor.db_id, current):
+            log.info("execution is running on another live worker (duplicate message): later", extra=extra)
+            return Disposition.RETRY
+        adopted = self._adopt_if_left(actor, msg, ex_dbid, extra, current)
+        if adopted is not None:
+            return adopted
+        claimed = executions.claim(ex_dbid, self.worker_id)
+        if claimed is None:
+            log.info("execution already terminal or unknown: acking its message", extra=extra)
+            return Disposition.ACK
+        return claimed
 
     def _run(self, actor: Actor, msg: MailboxMessage, ex: Execution, extra: dict) -> Disposition:
         ex_dbid, attempts = ex.db_id, ex.attempts

@@ -88,6 +88,31 @@ def test_claim_counts_attempts_and_sets_the_worker(actor):
     assert (stored(ex).worker_id, stored(ex).attempts) == ("W2", 2)
 
 
+def test_claim_fresh_takes_only_an_execution_no_worker_took(actor):
+    ex = submit(actor)
+    first = executions.claim_fresh(ex.db_id, "W1")
+    assert (first.db_id, first.worker_id, first.attempts, first.status) == (ex.db_id, "W1", 1, "SUBMITTED")
+    assert first.message == "hi" and first.message_received_time is not None  # the whole record
+    assert executions.claim_fresh(ex.db_id, "W2") is None  # a duplicate: the caller looks first
+    assert (stored(ex).worker_id, stored(ex).attempts) == ("W1", 1)
+    assert executions.claim_fresh(executions.key_for(actor.db_id, "NOPE"), "W1") is None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"status": "RUNNING", "worker_id": "W1"},
+        {"status": "COMPLETE", "outcome": "SUCCESS"},
+        {"status": "ERROR", "outcome": "LOST"},  # claim revives it; claim_fresh leaves it to claim
+    ],
+)
+def test_claim_fresh_leaves_every_other_execution_alone(actor, fields):
+    ex = submit(actor, **fields)
+    before = stored(ex).to_mongo().to_dict()
+    assert executions.claim_fresh(ex.db_id, "W2") is None
+    assert stored(ex).to_mongo().to_dict() == before
+
+
 def test_claim_of_a_running_execution_goes_back_to_submitted(actor):
     ex = submit(actor, status="RUNNING", worker_id="W1", status_message="old")
     got = executions.claim(ex.db_id, "W2")

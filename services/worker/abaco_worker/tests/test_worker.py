@@ -280,13 +280,13 @@ def test_stop_during_a_run_force_quits_it(started):
 
 
 def test_stop_arriving_while_the_message_is_being_claimed_still_force_quits(started, monkeypatch):
-    real_claim = executions.claim
+    real_claim = executions.claim_fresh
 
     def claim_while_stop_arrives(ex_dbid, worker_id):
         command(started, "stop")  # the control thread, between the stop check and the container start
         return real_claim(ex_dbid, worker_id)
 
-    monkeypatch.setattr(executions, "claim", claim_while_stop_arrives)
+    monkeypatch.setattr(executions, "claim_fresh", claim_while_stop_arrives)
     started.runner.docker.runs.append(FakeRun(exit_code=137))
     deliver(started, submit(started))
     assert started.runner.docker.stopped == ["c000000000000"]
@@ -377,17 +377,17 @@ def no_outage_waits(monkeypatch):
 
 def test_a_mongodb_outage_longer_than_max_failures_never_stops_the_worker(started, monkeypatch, no_outage_waits):
     body = submit(started)
-    real_claim = executions.claim
+    real_claim = executions.claim_fresh
 
     def down(ex_dbid, worker_id):
         raise pymongo.errors.ServerSelectionTimeoutError("127.0.0.1:27017: [Errno 111] Connection refused")
 
-    monkeypatch.setattr(executions, "claim", down)
+    monkeypatch.setattr(executions, "claim_fresh", down)
     settled = [deliver(started, body).settled for _ in range(started.policy.max_failures * 4)]
     assert set(settled) == {"requeue"}, "the message goes back to its queue every time"
     assert not started.stop.is_set() and started.failed() == ""
 
-    monkeypatch.setattr(executions, "claim", real_claim)  # MongoDB is back
+    monkeypatch.setattr(executions, "claim_fresh", real_claim)  # MongoDB is back
     assert deliver(started, body).settled == "ack"
     assert executions.get(started.actor_dbid, "E1").status == ExecutionStatus.COMPLETE
     assert executions.get(started.actor_dbid, "E1").attempts == 1, "the outage cost no attempt"
