@@ -17,17 +17,14 @@ A container that has started is never started again for the same execution:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from abaco_shared import configs, executions, logs, workers
-from abaco_shared.config import WorkerConfig
 from abaco_shared.configs import ConfigCipher
 from abaco_shared.containers import ContainerResult, ContainerSpec, DockerApi, parse_docker_time
 from abaco_shared.enums import ExecutionOutcome, ExecutionStatus, WorkerStatus
@@ -38,7 +35,6 @@ from abaco_shared.executions import Completion
 from abaco_shared.messages import MailboxMessage
 from abaco_shared.metrics import ExecutionTimings
 from abaco_shared.models import Actor, Execution, utcnow
-from abaco_shared.mounts import render_mounts
 from abaco_shared.outages import Outage, store_of
 from abaco_shared.retry import Disposition, RetryPolicy
 from abaco_shared.runtime import pid_alive
@@ -47,121 +43,18 @@ from abaco_shared.waiters import CompletionSignals
 from .access import AccessTokens
 from .binary import BinaryPayloads
 from .cgroups import CgroupMeter
+from .confinement import Confinement, Placement, RunLimits
 from .environment import container_env
 from .live_logs import LiveLogs
+from .outcome import limits_of, outcome_of, status_message_of
 from .results import ResultsReceiver
 from .state import WorkerState
 
-__all__ = ["ExecutionRunner", "Placement", "RunLimits", "Confinement", "outcome_of", "status_message_of"]
+__all__ = ["ExecutionRunner"]
 
 log = logging.getLogger(__name__)
 
 RUN_TIME_LABEL = "abaco.max_run_time"  # the container's run-time limit, for its adopter and for health
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where this worker's containers run and how they are labelled and metered."""
-
-    worker_id: str
-    host_id: str
-    install_id: str
-    api_server: str
-    network: str
-    cgroup_parent: str
-
-
-@dataclass(frozen=True)
-class RunLimits:
-    """Per-container limits and the output cap, from the worker config."""
-
-    max_run_time: int = -1  # platform default, seconds; -1 is unlimited
-    max_run_time_limit: int = 7 * 86400  # the hard cap
-    mem_limit: str = ""
-    max_cpus: int = 0
-    pids_limit: int = 0
-    stop_grace: int = 10
-    max_log_length: int = 1_000_000
-    log_max_size: str = ""
-    leave_containers: bool = False
-
-    @classmethod
-    def from_config(cls, wcfg: WorkerConfig) -> RunLimits:
-        """The fields of this class, taken from the [worker] section of the same names."""
-        return cls(**{f.name: getattr(wcfg, f.name) for f in dataclasses.fields(cls)})
-
-    def run_time_for(self, actor: Actor) -> int:
-        """The tightest of the actor's, the platform default and the hard cap (always bounded: the
-        broker's consumer_timeout must stay above it, or the late ack would be refused)."""
-        limits = [t for t in (actor.max_run_time, self.max_run_time) if t and t > 0]
-        return min([*limits, self.max_run_time_limit])
-
-
-@dataclass(frozen=True)
-class Confinement:
-    """Who an actor container runs as and what of the host it sees (privileged actors, which
-    only privileged owners can register, get their own user, the extra mounts and the socket)."""
-
-    uid: int = 65534
-    gid: int = 65534
-    read_only_root: bool = True
-    tmp_size: str = "64m"
-    mount_roots: tuple[str, ...] = ()
-    global_mounts: tuple[str, ...] = ()
-    privileged_mounts: tuple[str, ...] = ()
-    docker_socket: str = "/var/run/docker.sock"
-
-    @classmethod
-    def from_config(cls, wcfg: WorkerConfig) -> Confinement:
-        """The fields of this class, taken from the [worker] section of the same names."""
-        return cls(**{f.name: getattr(wcfg, f.name) for f in dataclasses.fields(cls)})
-
-    def user_for(self, actor: Actor) -> str | None:
-        if actor.privileged or actor.use_container_uid:
-            return None  # the image's own USER
-        return f"{self.uid}:{self.gid}"
-
-    def binds_for(self, actor: Actor) -> list[str]:
-        templates = self.global_mounts + (self.privileged_mounts if actor.privileged else ())
-        values = {"username": actor.owner, "tenant_id": actor.tenant, "actor_id": actor.actor_id}
-        binds = [m.bind() for m in render_mounts(templates, self.mount_roots, **values)]
-        if actor.privileged and self.docker_socket:
-            binds.append(f"{self.docker_socket}:/var/run/docker.sock:rw")
-        return binds
-
-    def tmpfs(self) -> dict[str, str]:
-        return {"/tmp": f"rw,nosuid,nodev,size={self.tmp_size}"} if self.read_only_root else {}
-
-
-def status_message_of(result: ContainerResult, spec: ContainerSpec) -> str:
-    """What the engine says about how the container ended, in words (OOM kills above all)."""
-    if result.final_state.get("OOMKilled"):
-        return f"OOMKilled: the container exceeded its memory limit ({spec.mem_limit or 'host memory'})."
-    if result.timed_out:
-        return f"Stopped after its maximum run time of {spec.max_run_time} s."
-    return ""
-
-
-def limits_of(spec: ContainerSpec) -> dict[str, object]:
-    """The limits a container ran under, kept on its execution."""
-    return {
-        "memory": spec.mem_limit or None,
-        "cpus": spec.nano_cpus / 1e9 if spec.nano_cpus else None,
-        "pids": spec.pids_limit,
-        "run_time": spec.max_run_time,
-        "user": spec.user,
-        "read_only_root": spec.read_only,
-    }
-
-
-def outcome_of(result: ContainerResult, forced: bool) -> ExecutionOutcome:
-    if result.timed_out:
-        return ExecutionOutcome.TIMED_OUT
-    if forced:
-        return ExecutionOutcome.FORCE_QUIT
-    if result.exit_code != 0:
-        return ExecutionOutcome.FAILED
-    return ExecutionOutcome.SUCCESS
 
 
 class ExecutionRunner:

@@ -20,7 +20,8 @@ from abaco_shared.waiters import CompletionSignals
 from .access import AccessTokens, WorkerCredential
 from .binary import BinaryPayloads
 from .cgroups import cgroup_layout
-from .execution import Confinement, ExecutionRunner, Placement, RunLimits
+from .confinement import Confinement, Placement, RunLimits
+from .execution import ExecutionRunner
 from .live_logs import LiveLogs
 from .results import ResultLimits, ResultsReceiver
 from .state import WorkerState

@@ -15,8 +15,8 @@ from abaco_shared.messages import ClientReply, ClientRequest, MailboxMessage
 from abaco_shared.models import Actor
 from abaco_shared.testing import FakeClients
 from abaco_worker.access import AccessTokens, WorkerCredential
+from abaco_worker.confinement import RunLimits
 from abaco_worker.environment import container_env
-from abaco_worker.execution import RunLimits
 
 from .test_execution_runner import WID, build_rig
 from .test_worker import FakeContext, build_worker, load_config

@@ -17,7 +17,9 @@ from abaco_shared.retry import Disposition, RetryPolicy
 from abaco_shared.testing import FakeDocker, FakeRun
 from abaco_shared.waiters import CompletionSignals
 from abaco_worker.cgroups import CgroupMeter
-from abaco_worker.execution import Confinement, ExecutionRunner, Placement, RunLimits, outcome_of
+from abaco_worker.confinement import Confinement, Placement, RunLimits
+from abaco_worker.execution import ExecutionRunner
+from abaco_worker.outcome import outcome_of
 from abaco_worker.state import WorkerState
 
 pytestmark = pytest.mark.usefixtures("mongo")

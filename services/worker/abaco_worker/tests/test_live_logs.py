@@ -11,7 +11,7 @@ from abaco_shared import executions, logs
 from abaco_shared.config import ConfigError, load_config
 from abaco_shared.enums import DeadLetter, ExecutionOutcome, ExecutionStatus
 from abaco_shared.testing import FakeDocker, FakeRun
-from abaco_worker.execution import RunLimits
+from abaco_worker.confinement import RunLimits
 from abaco_worker.live_logs import LiveLogs
 
 from .test_execution_runner import build_rig

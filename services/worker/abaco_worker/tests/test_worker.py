@@ -18,7 +18,8 @@ from abaco_shared.retry import RetryPolicy
 from abaco_shared.testing import FakeDelivery, FakeRun
 from abaco_shared.waiters import CompletionSignals
 from abaco_worker.cgroups import CgroupMeter
-from abaco_worker.execution import Confinement, ExecutionRunner, Placement, RunLimits
+from abaco_worker.confinement import Confinement, Placement, RunLimits
+from abaco_worker.execution import ExecutionRunner
 from abaco_worker.main import build_worker
 from abaco_worker.state import WorkerState
 from abaco_worker.worker import ActorWorker, Heartbeat
