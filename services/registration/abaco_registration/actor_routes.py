@@ -10,7 +10,7 @@ from abaco_shared.enums import Permission
 from abaco_shared.errors import NotFound
 from abaco_shared.http import AbacoApp, form_or_json_object, json_body, ok, principal
 from abaco_shared.listing import list_or_search
-from abaco_shared.lookup import get_actor, read_actor
+from abaco_shared.lookup import get_actor, get_actor_shared, read_actor
 from abaco_shared.models import Actor
 from abaco_shared.views import actor_view
 from abaco_shared.webhooks import WebhookKey, secret_fields
@@ -52,7 +52,7 @@ def install(app: AbacoApp, deps: RegistrationDeps) -> None:
         seen = read_actor(who, actor_id, Permission.READ, view)  # shared: not to be changed
         if not seen["webhook"]:
             return ok(seen)
-        return ok(shown(get_actor(who, actor_id, Permission.READ), who))  # with its secret, maybe
+        return ok(shown(get_actor_shared(who, actor_id, Permission.READ), who))  # with its secret, maybe
 
     @app.put("/actors/<actor_id>", max_body=ACTOR_BODY_MAX)
     def update(actor_id: str) -> dict[str, Any]:
