@@ -12,6 +12,7 @@ import pytest
 
 from abaco_shared.enginehttp import (
     EngineHttp,
+    _Headers,
     EngineHttpError,
     EngineTimeout,
     container_path,
@@ -56,6 +57,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._reply(200, [frames[0][:3], frames[0][3:], frames[1]], chunked=True)
         if self.path == "/v1.41/slow":
             time.sleep(0.5)
+        if self.path == "/v1.41/closing":
+            self.close_connection = True
+            self.server.seen.append((self.command, self.path, self.number))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"{}")
+            return None
         if self.path == "/v1.41/containers/gone/json":
             return self._reply(404, b'{"message": "No such container: gone"}')
         return self._reply(200, json.dumps({"path": self.path}).encode())
@@ -159,3 +169,28 @@ def test_demux_takes_frames_cut_anywhere():
 )
 def test_unix_socket_path(url, path):
     assert unix_socket_path(url) == path
+
+
+def test_an_answer_that_closes_its_connection_is_not_kept(engine):
+    client, server = engine
+    assert client.call("GET", "/closing") == {}
+    assert client.call("GET", "/info")["path"] == "/v1.41/info"
+    assert client._idle and len({conn for _, _, conn in server.seen}) == 2
+
+
+def test_header_fields_by_any_case_folded_and_repeated():
+    headers = _Headers(
+        [
+            b"Content-Type: application/json\r\n",
+            b"X-Note: one\r\n",
+            b"\tfolded\r\n",
+            b"set-cookie: a=1\r\n",
+            b"Set-Cookie: b=2\r\n",
+            b"no colon here\r\n",
+        ]
+    )
+    assert headers.get("content-type") == headers.get("CONTENT-TYPE") == "application/json"
+    assert headers.get("x-note") == "one folded"
+    assert headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+    assert headers.get("missing", "d") == "d" and headers.get_all("missing") is None
+    assert ("content-type", "application/json") in headers.items()
