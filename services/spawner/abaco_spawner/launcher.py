@@ -114,7 +114,7 @@ class ZygoteLauncher:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "a") as errors:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "abaco_worker.zygote"],
+                [sys.executable, "-m", "abaco_worker.zygote", "--parent", str(os.getpid())],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=errors,

@@ -10,7 +10,10 @@ collector from copying them).
 Protocol, on the zygote's stdin and stdout: one JSON line per request, ``{"env": {...}, "log":
 "<path>"}``; one JSON line per answer, ``{"pid": N}`` or ``{"error": "..."}``. The zygote holds no
 connection and no thread (both would break in a fork); it exits when its stdin closes, that is
-when the spawner that started it is gone. Each worker is forked twice, into a new session, so
+when the spawner that started it is gone. It also forks nothing for a spawner that is gone
+(``--parent <pid>``: its parent is no longer that pid): a request still in the pipe of a
+spawner killed as it asked must not start a worker that the restarted spawner, resuming that
+start, cannot know of (it would start the worker a second time). Each worker is forked twice, into a new session, so
 it is nobody's child here: it survives the zygote and the spawner, and the nearest subreaper
 (supervisord) reaps it, as it does a worker started the slow way (``abaco_spawner.launcher``).
 The request's environment (with the worker's clientg credential) goes to that worker only.
@@ -30,6 +33,7 @@ from . import main as worker_main
 __all__ = ["serve", "spawn"]
 
 EXIT_FAILED_START = 70
+EXIT_PARENT_GONE = 71
 
 
 def _become_worker(env: dict[str, str], log_path: str) -> None:
@@ -103,11 +107,15 @@ def _answer(out: IO[str], body: dict[str, Any]) -> None:
     out.flush()
 
 
-def serve(inp: IO[str], out: IO[str]) -> int:
-    """Answer spawn requests until ``inp`` ends."""
+def serve(inp: IO[str], out: IO[str], parent: int = 0) -> int:
+    """Answer spawn requests until ``inp`` ends, or until the process ``parent`` (when given)
+    is no longer this one's parent."""
     gc.collect()
     gc.freeze()  # what is imported now stays shared with every fork
     for line in inp:
+        if parent and os.getppid() != parent:
+            print(f"abaco-worker zygote: spawner {parent} is gone; forking nothing more", file=sys.stderr, flush=True)
+            return EXIT_PARENT_GONE
         try:
             request = json.loads(line)
             env, log_path = request["env"], request["log"]
@@ -119,9 +127,11 @@ def serve(inp: IO[str], out: IO[str]) -> int:
     return 0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    parent = int(args[1]) if len(args) == 2 and args[0] == "--parent" and args[1].isdigit() else 0
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the spawner's Ctrl-C is for the spawner
-    return serve(sys.stdin, sys.stdout)
+    return serve(sys.stdin, sys.stdout, parent)
 
 
 if __name__ == "__main__":

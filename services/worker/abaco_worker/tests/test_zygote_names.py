@@ -4,6 +4,7 @@ zygote's, so this is how a spawner resuming an interrupted start finds its proce
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import signal
 import time
@@ -30,3 +31,19 @@ def test_a_forked_worker_is_found_by_its_worker_id(tmp_path, monkeypatch):
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def test_a_request_left_by_a_spawner_that_is_gone_forks_nothing(monkeypatch):
+    import io
+
+    forked = []
+    monkeypatch.setattr(zygote, "spawn", lambda env, log: forked.append(env) or 4242)
+    request = '{"env": {"ABACO_WORKER_ID": "W1"}, "log": "/dev/null"}\n'
+    out = io.StringIO()
+    assert zygote.serve(io.StringIO(request), out, parent=os.getppid()) == 0  # its spawner: served
+    assert forked and out.getvalue() == '{"pid": 4242}\n'
+    forked.clear()
+    out = io.StringIO()
+    gone = zygote.serve(io.StringIO(request * 2), out, parent=os.getppid() + 1_000_000)  # no longer its parent
+    assert gone == zygote.EXIT_PARENT_GONE and not forked and out.getvalue() == ""
+    gc.unfreeze()  # serve() froze this test process's objects, as it does a zygote's
