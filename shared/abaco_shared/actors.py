@@ -26,6 +26,7 @@ __all__ = [
     "create",
     "get",
     "get_current",
+    "get_current_shared",
     "find",
     "find_raw",
     "from_raw",
@@ -91,6 +92,18 @@ def get_current(actor_dbid: str) -> Actor | None:
     tenant, actor_id = split_key(actor_dbid)
     raw = cache.get(cache.version(actor_dbid), ("actor", actor_dbid), lambda: find_raw(tenant, actor_id))
     return from_raw(raw) if raw is not None else None
+
+
+def get_current_shared(actor_dbid: str) -> Actor | None:
+    """``get_current`` for a caller that only reads the actor (a worker, at every message): one
+    decoded Actor is kept per version and shared, instead of a decoding per call. Never change
+    or save it; ``get_current`` gives an own copy."""
+    cache = readcache.active()
+    if cache is None:
+        return get(actor_dbid)
+    tenant, actor_id = split_key(actor_dbid)
+    actor = cache.get(cache.version(actor_dbid), ("actor-shared", actor_dbid), lambda: find(tenant, actor_id))
+    return actor if isinstance(actor, Actor) else None
 
 
 def find(tenant: str, actor_id: str) -> Actor | None:

@@ -31,6 +31,7 @@ from .models import ActorConfig, utcnow
 
 __all__ = [
     "ConfigCipher",
+    "version_key",
     "RESERVED",
     "MAX_ACTORS",
     "MAX_VALUE_BYTES",
@@ -225,13 +226,14 @@ def delete(config: ActorConfig) -> None:
     _written(config.tenant)
 
 
-def _version_key(tenant: str) -> str:
+def version_key(tenant: str) -> str:
+    """The ``readcache`` version of every config of ``tenant`` (one write bumps it)."""
     return f"configs:{tenant}"
 
 
 def _written(tenant: str) -> None:
     """After a write to a tenant's configs: every process's cached ``for_actor_cached`` is stale."""
-    readcache.bump(_version_key(tenant))
+    readcache.bump(version_key(tenant))
 
 
 def for_actor(tenant: str, actor_id: str) -> list[ActorConfig]:
@@ -247,7 +249,7 @@ def for_actor_cached(tenant: str, actor_id: str) -> list[ActorConfig]:
     if cache is None:
         return for_actor(tenant, actor_id)
     raws = cache.get(
-        cache.version(_version_key(tenant)),
+        cache.version(version_key(tenant)),
         ("configs", tenant, actor_id),
         lambda: tuple(bson.encode(c.to_mongo().to_dict()) for c in for_actor(tenant, actor_id)),
     )

@@ -31,7 +31,23 @@ class Context:
 
 
 READ_CACHE_TIMEOUT = 0.5  # s: the read cache's Redis calls; slower than that, MongoDB answers instead
+WORKER_IDLE_RESET = 600.0  # s: a worker's version watch outlives its idle spells
 API_BROKER_RETRIES = 1  # one more try, 2 s later: an API answers 503 rather than wait
+
+
+def watch_versions(cfg: Config, *keys: str) -> None:
+    """Have this process's read cache hear from Redis when these objects' versions change, rather
+    than read them at every use: a worker's own few (its actor's, its tenant's configs'), read
+    for every message it takes. Its backlog stays small, so an idle worker keeps the connection
+    (``idle_reset``) instead of reopening it for its next message. A no-op without a read cache
+    or when the process watches already."""
+    cache = readcache.active()
+    if cache is None or cache.watch is not None or not keys:
+        return
+    prefixes = tuple(cache.prefix + key for key in keys)
+    cache.watch = VersionWatch(
+        cfg.redis.url, prefixes, username=cfg.redis.user, password=cfg.redis.password, idle_reset=WORKER_IDLE_RESET
+    )
 
 
 def build_context(cfg: Config, with_auth: bool = False, serves_http: bool = False) -> Context:

@@ -114,7 +114,7 @@ class VersionWatch:
     def __init__(
         self,
         url: str,
-        prefix: str,
+        prefix: str | tuple[str, ...],
         username: str = "",
         password: str = "",
         max_age: float = 1.0,
@@ -125,7 +125,9 @@ class VersionWatch:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
-        self.prefix = prefix  # of the keys watched: the ReadCache's "<prefix>version:"
+        # the keys watched: the ReadCache's "<prefix>version:" (an API), or the few a worker reads
+        # (its actor's, its tenant's configs'); a key outside them is never remembered
+        self.prefixes = (prefix,) if isinstance(prefix, str) else tuple(prefix)
         self.username = username
         self.password = password
         self.max_age = max_age
@@ -151,6 +153,8 @@ class VersionWatch:
         """``(token, None)`` when ``key``'s token is remembered and unchanged; else ``(None, seq)``
         (the caller reads it, then calls ``remember`` with this ``seq``), or ``(None, None)``
         while the watch is off."""
+        if not key.startswith(self.prefixes):
+            return None, None  # not watched: Redis would not say when it changes
         with self._lock:
             if not self._ready():
                 return None, None
@@ -230,7 +234,8 @@ class VersionWatch:
             self._call(*(("AUTH", user, password) if user else ("AUTH", password)))
         self.client_id = int(str(self._call("CLIENT", "ID")))
         try:
-            self._call("CLIENT", "TRACKING", "on", "REDIRECT", str(self.client_id), "BCAST", "PREFIX", self.prefix)
+            prefixes = [part for prefix in self.prefixes for part in ("PREFIX", prefix)]
+            self._call("CLIENT", "TRACKING", "on", "REDIRECT", str(self.client_id), "BCAST", *prefixes)
         except RespError as exc:  # Redis < 6, or an ACL without CLIENT: asking again will not help
             raise Unwatchable(f"Redis refused key tracking: {exc}") from exc
         reply = self._call("SUBSCRIBE", CHANNEL)

@@ -6,11 +6,12 @@ import os
 import sys
 import threading
 
+from abaco_shared import actors, configs
 from abaco_shared.channels import ClientsChannel
 from abaco_shared.config import Config
 from abaco_shared.configs import ConfigCipher
 from abaco_shared.containers import DockerApi, DockerEngine
-from abaco_shared.context import Context
+from abaco_shared.context import Context, watch_versions
 from abaco_shared.events import EventPublisher
 from abaco_shared.retry import RetryPolicy
 from abaco_shared.runtime import EXIT_CONFIG
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     credential = WorkerCredential.from_process()
 
     def run(ctx: Context, stop: threading.Event) -> int:
+        tenant, _ = actors.split_key(actor_dbid)
+        watch_versions(ctx.cfg, actor_dbid, configs.version_key(tenant))  # read at every message
         docker = DockerEngine(ctx.cfg.host.docker_url)
         return build_worker(ctx, docker, worker_id, actor_dbid, credential).run(stop)
 

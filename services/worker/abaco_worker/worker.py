@@ -219,7 +219,7 @@ class ActorWorker:
         if self.stop.is_set() or self.state.stopping():
             delivery.requeue()
             return
-        actor = actors.get_current(self.actor_dbid)
+        actor = actors.get_current_shared(self.actor_dbid)  # read only: runs never change it
         if actor is None or actor.status == ActorStatus.SHUTTING_DOWN or actor.revision != self.revision:
             reason = "stale" if actor is not None and actor.revision != self.revision else "departing"
             log.info("handing the message back and exiting: actor %s", reason, extra=self.log_extra)

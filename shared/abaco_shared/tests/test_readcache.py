@@ -239,6 +239,20 @@ def test_get_current_is_exact_and_cached(cache):
     assert actors.get_current(actor.db_id) is None
 
 
+def test_get_current_shared_is_one_object_per_version(cache):
+    actor = make_actor()
+    first = actors.get_current_shared(actor.db_id)
+    assert first.revision == actor.revision and actors.get_current_shared(actor.db_id) is first
+    assert actors.get_current(actor.db_id) is not first  # get_current gives an own copy
+    actors.apply_update(actors.get(actor.db_id), {"image": "abaco/other:latest"}, force=False)
+    fresh = actors.get_current_shared(actor.db_id)
+    assert fresh is not first and fresh.image == "abaco/other:latest" and fresh.revision == actor.revision + 1
+    actors.delete(actor.db_id)
+    assert actors.get_current_shared(actor.db_id) is None
+    readcache.uninstall()  # without a cache: read every time
+    assert actors.get_current_shared(fresh.db_id) is None
+
+
 def test_an_actors_configs_are_cached_until_the_tenants_configs_change(cache):
     from abaco_shared import configs
 
@@ -254,3 +268,17 @@ def test_an_actors_configs_are_cached_until_the_tenants_configs_change(cache):
     assert configs.for_actor_cached("dev", actor.actor_id) == []
     configs.delete(made)
     assert configs.for_actor_cached("dev", actor.actor_id) == []
+
+
+def test_a_worker_watches_the_versions_it_reads_at_every_message(cache):
+    from abaco_shared import configs
+    from abaco_shared.config import Config
+    from abaco_shared.context import WORKER_IDLE_RESET, watch_versions
+
+    watch_versions(Config(), "dev_a1", configs.version_key("dev"))
+    watch = cache.watch
+    assert watch.prefixes == (cache.prefix + "dev_a1", cache.prefix + "configs:dev")
+    assert watch.idle_reset == WORKER_IDLE_RESET
+    watch_versions(Config(), "dev_b2")  # one watch per process
+    assert cache.watch is watch
+    assert watch.lookup(cache.prefix + "dev_b2") == (None, None)  # not among its keys

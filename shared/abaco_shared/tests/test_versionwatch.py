@@ -137,3 +137,20 @@ def test_only_plain_redis_and_unix_urls_are_watched(caplog):
         assert watch.lookup("p:version:a") == (None, None)
     assert "rediss://" in caplog.text and watch._refused
     assert versionwatch.CHANNEL == "__redis__:invalidate"
+
+
+def test_a_watch_of_a_few_prefixes_asks_for_them_and_never_remembers_other_keys():
+    server, clock = Server(), Clock()
+    watch = VersionWatch("redis://127.0.0.1:1/0", ("p:version:dev_a1", "p:version:configs:dev"), clock=clock)
+    watch._open = server.open  # type: ignore[method-assign]
+    token, seq = watch.lookup("p:version:dev_a1")
+    assert token is None and seq is not None
+    sent = server.theirs.recv(65536)
+    assert b"$6\r\nPREFIX\r\n$16\r\np:version:dev_a1\r\n$6\r\nPREFIX\r\n$21\r\np:version:configs:dev\r\n" in sent
+    watch.remember("p:version:dev_a1", "t1", seq)
+    assert watch.lookup("p:version:dev_a1") == ("t1", None)
+    assert watch.lookup("p:version:dev_b2") == (None, None)  # Redis says nothing of it: read it
+    watch.remember("p:version:dev_b2", "t2", None)
+    assert watch.lookup("p:version:dev_b2") == (None, None)
+    server.invalidate("p:version:configs:dev")
+    assert watch.lookup("p:version:dev_a1") == ("t1", None)
