@@ -12,9 +12,9 @@ import pytest
 
 from abaco_shared.enginehttp import (
     EngineHttp,
-    _Headers,
     EngineHttpError,
     EngineTimeout,
+    _Headers,
     container_path,
     demux,
     unix_socket_path,
