@@ -220,7 +220,10 @@ class ExecutionRunner:
         if self.events is not None:  # EXECUTION_COMPLETE (actors with a link or webhook)
             outcome = outcome_of(result, self.state.was_forced())
             self.events.execution_complete(actor, msg.execution_id, result.exit_code, outcome)
-        log.info("execution complete", extra={**extra, "exit_code": result.exit_code, "runtime_ms": result.runtime_ms})
+        # quiet for the usual case (its record says it all); a container that failed is a line
+        level = logging.DEBUG if result.exit_code == 0 else logging.INFO
+        ended = {"exit_code": result.exit_code, "runtime_ms": result.runtime_ms}
+        log.log(level, "execution complete", extra={**extra, **ended})
         return Disposition.ACK
 
     def _configs_of(self, actor: Actor) -> dict[str, Any]:
