@@ -241,13 +241,15 @@ class Broker:
         on_message: Callable[[dict[str, Any], Delivery], None],
         stop: threading.Event,
         prefetch: int = 1,
-        poll: float = 1.0,
+        poll: float | Callable[[], float] = 1.0,
         on_idle: Callable[[], None] | None = None,
         declare: bool = True,
     ) -> bool:
         """Run ``on_message(body, delivery)`` for each message until ``stop`` is set.
 
         The callback acks or rejects. Bodies that are not JSON are rejected (dropped) unread.
+        ``on_idle`` runs when no message came for ``poll`` seconds (a number, or a function
+        asked before each wait), and before an outage is waited out.
         An outage is waited out, for as long as it takes (``outages.Outage``: back-off from 1 s
         doubling to 10 s, one log line when it starts and one when it ends): a lost or refused
         connection is tried again, and so is a delivery whose callback failed because a store is
@@ -283,6 +285,8 @@ class Broker:
             try:
                 conn = self.connect(retries=0)
             except ChannelError as exc:
+                if on_idle is not None:
+                    on_idle()  # no message comes while the broker is away
                 outage.wait(exc, stop, RABBITMQ)
                 continue
             try:
@@ -300,7 +304,7 @@ class Broker:
                     outage.ended()
                     while not stop.is_set():
                         try:
-                            conn.drain_events(timeout=poll)
+                            conn.drain_events(timeout=poll() if callable(poll) else poll)
                         except TimeoutError:
                             if on_idle is not None:
                                 on_idle()
@@ -311,6 +315,8 @@ class Broker:
                 if not declare and _missing_queue(exc):
                     log.info("a consumed queue does not exist; not consuming: %s", exc)
                     return False
+                if on_idle is not None:
+                    on_idle()
                 outage.wait(exc, stop, RABBITMQ)
             finally:
                 conn.release()

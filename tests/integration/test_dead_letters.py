@@ -59,9 +59,13 @@ def test_a_message_that_cannot_start_is_a_dead_letter_and_can_be_resent(client, 
     found = client.ok("GET", "/actors/search/executions", params={"dead_letter": "HELD"})["search"]
     assert {e["id"] for e in found} == {keep, drop, binary}
     assert (kept["message"], kept["content_type"], kept["params"]) == ("keep me", "str", {"colour": "blue"})
-    # the actor and its worker keep serving: only these messages were given up on
+    # the actor and its worker keep serving: only these messages were given up on (a worker's
+    # record says READY once no message followed its last execution for a moment)
     assert client.ok("GET", f"/actors/{aid}")["status"] == "READY"
-    assert [w["status"] for w in client.ok("GET", f"/actors/{aid}/workers")] == ["READY"]
+    deadline = time.monotonic() + 10
+    while (statuses := [w["status"] for w in client.ok("GET", f"/actors/{aid}/workers")]) != ["READY"]:
+        assert time.monotonic() < deadline and statuses == ["BUSY"], statuses
+        time.sleep(0.05)
 
     assert client.ok("DELETE", f"/actors/{aid}/dead_letters/{drop}") is None
     docker("tag", "abaco/echo:latest", image)

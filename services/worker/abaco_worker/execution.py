@@ -27,7 +27,7 @@ from typing import Any
 from abaco_shared import configs, executions, logs, workers
 from abaco_shared.configs import ConfigCipher
 from abaco_shared.containers import ContainerResult, ContainerSpec, DockerApi, parse_docker_time
-from abaco_shared.enums import ExecutionOutcome, ExecutionStatus, WorkerStatus
+from abaco_shared.enums import ExecutionOutcome, ExecutionStatus
 from abaco_shared.envvars import MAX_VALUE
 from abaco_shared.errors import ConfigError, DockerError, ValidationError
 from abaco_shared.events import EventPublisher
@@ -41,6 +41,7 @@ from abaco_shared.runtime import pid_alive
 from abaco_shared.waiters import CompletionSignals
 
 from .access import AccessTokens
+from .availability import Availability
 from .binary import BinaryPayloads
 from .cgroups import CgroupMeter
 from .confinement import Confinement, Placement, RunLimits
@@ -77,6 +78,7 @@ class ExecutionRunner:
         results: ResultsReceiver | None = None,
         binary: BinaryPayloads | None = None,
         save_retry_for: float = 300.0,
+        availability: Availability | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -97,6 +99,7 @@ class ExecutionRunner:
         self.binary = binary or BinaryPayloads(placement.worker_id)  # binary messages' payload files
         self.finished_container = ""
         self.save_retry_for = save_retry_for  # seconds a result is retried while the store is down
+        self.availability = availability or Availability()  # the worker record's BUSY and READY
         self.clock = clock
         self.sleep = sleep
 
@@ -120,14 +123,14 @@ class ExecutionRunner:
             self._end(ex_dbid, f"Gave up after {claimed.attempts - 1} attempts to run it.")
             return Disposition.ACK
         worker_dbid = workers.key_for(actor.db_id, self.worker_id)
-        workers.set_status(worker_dbid, WorkerStatus.BUSY)
+        self.availability.busy(worker_dbid)
         self.state.begin(msg.execution_id)
         try:
             return self._run(actor, msg, claimed, extra)
         finally:
             self.binary.release(msg)  # a binary message's payload file, once its container has ended
             self.state.end()
-            workers.set_status(worker_dbid, WorkerStatus.READY, last_execution_time=utcnow())
+            self.availability.ready(worker_dbid)
 
     def spec_for(self, actor: Actor, msg: MailboxMessage, access_token: str = "") -> ContainerSpec:
         """The container for one message; raises ValidationError for a mount that is not allowed."""
@@ -302,14 +305,14 @@ class ExecutionRunner:
             return Disposition.ACK if executions.is_terminal(ex_dbid) else Disposition.RETRY
         log.info("adopting the container of a worker that is gone", extra={**extra, "from_worker": owner})
         worker_dbid = workers.key_for(actor.db_id, self.worker_id)
-        workers.set_status(worker_dbid, WorkerStatus.BUSY)
+        self.availability.busy(worker_dbid)
         self.state.begin(msg.execution_id)
         try:
             return self._adopt(actor, msg, ex, cid, info or {}, owner or current.worker_id, extra)
         finally:
             self.binary.release(msg)
             self.state.end()
-            workers.set_status(worker_dbid, WorkerStatus.READY, last_execution_time=utcnow())
+            self.availability.ready(worker_dbid)
 
     def _left_container(self, actor_dbid: str, execution_id: str) -> dict[str, Any] | None:
         """The execution's container on this host (a running one first, else the newest), if any."""

@@ -36,6 +36,8 @@ __all__ = ["ActorWorker", "Heartbeat"]
 
 log = logging.getLogger(__name__)
 
+IDLE_POLL = 1.0  # s without a message before a heartbeat (a noted READY is written sooner)
+
 
 class Heartbeat:
     """A worker's liveness key in Redis, written at most every ``every`` seconds."""
@@ -125,9 +127,17 @@ class ActorWorker:
             if not self._open_mailbox(mailbox):
                 return 0
             threading.Thread(target=self._control_loop, name="control", daemon=True).start()
+            # READY after an execution is written once no message follows (availability.py)
+            self.runner.availability.lazy = True
             # never declared again: a mailbox deleted under the worker (its actor's DELETE) ends it
             if not self.broker.consume(
-                [mailbox.queue], self.on_message, self.stop, prefetch=1, on_idle=self.heartbeat.beat, declare=False
+                [mailbox.queue],
+                self.on_message,
+                self.stop,
+                prefetch=1,
+                poll=lambda: self.runner.availability.wait(IDLE_POLL),
+                on_idle=self.on_idle,
+                declare=False,
             ):
                 log.info("the mailbox was deleted; exiting", extra=self.log_extra)
             return 0
@@ -214,6 +224,11 @@ class ActorWorker:
         self.stop.set()
 
     # -- the mailbox -----------------------------------------------------------------------------
+    def on_idle(self) -> None:
+        """No message for a while: the READY of the last execution, and a heartbeat."""
+        self.runner.availability.flush()
+        self.heartbeat.beat()
+
     def on_message(self, body: dict[str, Any], delivery: Delivery) -> None:
         """Consumer callback for one mailbox delivery."""
         if self.stop.is_set() or self.state.stopping():

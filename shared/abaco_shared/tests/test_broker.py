@@ -390,6 +390,36 @@ def test_on_idle_is_called_while_nothing_arrives(broker):
     assert len(idles) == 3
 
 
+def test_poll_may_be_asked_before_each_wait(broker):
+    stop, asked, idles = threading.Event(), [], []
+
+    def poll():
+        asked.append(1)
+        return 0.01 if len(asked) < 3 else 0.05
+
+    def on_idle():
+        idles.append(1)
+        if len(idles) == 4:
+            stop.set()
+
+    queues = [broker.queue("polled")]
+    thread = run_in_thread(broker.consume, queues, lambda b, d: None, stop, poll=poll, on_idle=on_idle)
+    thread.join(3)
+    stop.set()
+    assert thread.error is None and len(asked) >= 4 and len(idles) == 4
+
+
+def test_on_idle_runs_before_an_outage_is_waited_out():
+    stop, idles = threading.Event(), []
+
+    def on_idle():  # e.g. a worker's READY: not left unwritten for as long as the broker is away
+        idles.append(1)
+        stop.set()
+
+    assert Broker(UNREACHABLE, retries=0).consume([Queue("q")], lambda b, d: None, stop, on_idle=on_idle) is True
+    assert idles == [1]
+
+
 def test_consume_returns_at_once_when_already_stopped(broker):
     stop = threading.Event()
     stop.set()
