@@ -1,28 +1,14 @@
-"""One typed configuration object, loaded once per process.
-
-Precedence: dataclass defaults < TOML file (path in ``ABACO_CONFIG``) < environment variables of
-the form ``ABACO__<SECTION>__<KEY>``. Every value is parsed into its declared type; an unknown
-section or key, or a value of the wrong type, fails at start-up with one readable error.
-The embedded defaults run the whole platform on one machine with no file at all.
-"""
+"""The configuration's sections: one frozen dataclass each, with its defaults, and the limits
+the loader checks them against. The embedded defaults run the whole platform on one machine."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import ipaddress
-import os
 import re
-import tomllib
-import typing
 import urllib.parse
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .enums import PullPolicy
-from .errors import ConfigError, ValidationError
-from .mounts import check_template
+from ..errors import ConfigError
 
 __all__ = [
     "Config",
@@ -34,7 +20,6 @@ __all__ = [
     "AuthConfig",
     "TenantKey",
     "parse_tenant_key",
-    "MAX_LEEWAY",
     "HostConfig",
     "SpawnerConfig",
     "WorkerConfig",
@@ -42,19 +27,23 @@ __all__ = [
     "EventsConfig",
     "LogConfig",
     "MetricsConfig",
-    "load_config",
+    "MAX_LEEWAY",
+    "MAX_IDEMPOTENCY_WINDOW",
+    "MAX_SYNC_WAITS",
+    "MAX_BINARY_LENGTH",
+    "MAX_SOCKET_DIR",
+    "TOKEN_ALGORITHMS",
+    "TENANT_RE",
     "with_credentials",
 ]
 
-ENV_PREFIX = "ABACO__"
 MAX_LEEWAY = 300  # the most clock skew (seconds) a token's time claims are given
 MAX_IDEMPOTENCY_WINDOW = 30 * 86400  # seconds an Idempotency-Key is remembered, at most
 MAX_SYNC_WAITS = 4096  # synchronous calls one messages process may hold (one thread each)
 MAX_BINARY_LENGTH = 1 << 30  # waitress's own request body limit
 MAX_SOCKET_DIR = 64  # <socket_dir>/<worker id>/<execution id>.sock must fit a Unix socket path
 TOKEN_ALGORITHMS = ("HS256", "RS256")
-_TENANT_RE = re.compile(r"[A-Za-z0-9.-]{1,64}")  # no "_": record keys are "<tenant>_<id>"
-_T = typing.TypeVar("_T")
+TENANT_RE = re.compile(r"[A-Za-z0-9.-]{1,64}")  # no "_": record keys are "<tenant>_<id>"
 
 
 @dataclass(frozen=True)
@@ -198,7 +187,7 @@ def parse_tenant_key(entry: str) -> TenantKey:
     tenant, sep, rest = entry.partition("=")
     alg, sep2, path = rest.partition(":")
     tenant, alg, path = tenant.strip().lower(), alg.strip().upper(), path.strip()
-    if not sep or not sep2 or not path or not _TENANT_RE.fullmatch(tenant) or alg not in TOKEN_ALGORITHMS:
+    if not sep or not sep2 or not path or not TENANT_RE.fullmatch(tenant) or alg not in TOKEN_ALGORITHMS:
         raise ConfigError(
             f"config auth.tenant_keys: {entry!r} is not '<tenant>=<HS256|RS256>:<key file>' "
             "(tenant: letters, digits, '-' or '.')"
@@ -367,46 +356,6 @@ class Config:
         return Path(self.auth.jwt_secret_file)
 
 
-def _parse(value: object, typ: object, where: str) -> object:
-    """Coerce a file or environment value into the declared field type."""
-    if typ is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
-            return True
-        if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
-            return False
-    elif typ is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-    elif typ is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-    elif typ is str:
-        if isinstance(value, str):
-            return value
-    elif typing.get_origin(typ) is tuple:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-    raise ConfigError(f"config {where}: expected {getattr(typ, '__name__', typ)}, got {value!r}")
-
-
-def _section_types(section_cls: type) -> dict[str, object]:
-    return typing.get_type_hints(section_cls)
-
-
 def with_credentials(url: str, user: str, password: str) -> str:
     """``url`` with ``user:password@`` inserted, unless it has credentials or no password is set."""
     parts = urllib.parse.urlsplit(url)
@@ -414,225 +363,3 @@ def with_credentials(url: str, user: str, password: str) -> str:
         return url
     userinfo = f"{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(password, safe='')}@"
     return urllib.parse.urlunsplit(parts._replace(netloc=userinfo + parts.netloc))
-
-
-def _read_secret(path: str) -> str:
-    try:
-        return Path(path).read_text().strip()
-    except OSError:
-        return ""
-
-
-def _with_password(section: _T, data_dir: str, name: str) -> _T:
-    """Fill a section's ``password_file`` default and, when no password is set, read it from there."""
-    path = section.password_file or os.path.join(data_dir, "secrets", f"{name}_password")  # type: ignore[attr-defined]
-    password = section.password or _read_secret(path)  # type: ignore[attr-defined]
-    return dataclasses.replace(section, password_file=path, password=password)  # type: ignore[type-var]
-
-
-def _environment(env: Mapping[str, str] | None) -> Mapping[str, str]:
-    return os.environ if env is None else env
-
-
-def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Build the Config from defaults, an optional TOML file and ``ABACO__*`` variables."""
-    env = _environment(env)
-    path = path or env.get("ABACO_CONFIG") or None
-    raw: dict[str, dict[str, object]] = {}
-    if path:
-        try:
-            with open(path, "rb") as fh:
-                loaded = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-        for section, values in loaded.items():
-            if not isinstance(values, dict):
-                raise ConfigError(f"config file {path}: [{section}] must be a table")
-            raw.setdefault(section, {}).update(values)
-    for key, value in env.items():
-        if not key.startswith(ENV_PREFIX):
-            continue
-        parts = key[len(ENV_PREFIX) :].lower().split("__")
-        if len(parts) != 2:
-            raise ConfigError(f"environment variable {key}: expected ABACO__<SECTION>__<KEY>")
-        raw.setdefault(parts[0], {})[parts[1]] = value
-
-    sections = {f.name: f for f in dataclasses.fields(Config)}
-    top_types = typing.get_type_hints(Config)
-    built: dict[str, object] = {}
-    for name, values in raw.items():
-        if name not in sections:
-            raise ConfigError(f"unknown config section [{name}]; known: {', '.join(sorted(sections))}")
-        section_cls = top_types[name]
-        types = _section_types(section_cls)
-        kwargs = {}
-        for field_name, given in values.items():
-            if field_name not in types:
-                known = ", ".join(sorted(types))
-                raise ConfigError(f"unknown config key {name}.{field_name}; known: {known}")
-            kwargs[field_name] = _parse(given, types[field_name], f"{name}.{field_name}")
-        built[name] = section_cls(**kwargs)
-    cfg = Config(**built)  # type: ignore[arg-type]
-    return _derive_paths(cfg, env)
-
-
-def _derive_paths(cfg: Config, env: Mapping[str, str]) -> Config:
-    home = cfg.general.home or env.get("ABACO_HOME") or os.getcwd()
-    data_dir = cfg.general.data_dir or os.path.join(home, ".data")
-    install_id = cfg.general.install_id or hashlib.sha256(data_dir.encode()).hexdigest()[:12]
-    general = dataclasses.replace(cfg.general, home=home, data_dir=data_dir, install_id=install_id)
-    general = dataclasses.replace(
-        general, config_key_file=general.config_key_file or os.path.join(data_dir, "secrets", "config_key")
-    )
-    _validate(cfg)
-    auth = _derive_auth(cfg.auth, home, data_dir)
-    events = dataclasses.replace(
-        cfg.events, webhook_key_file=cfg.events.webhook_key_file or os.path.join(data_dir, "secrets", "webhook_key")
-    )
-    spawner = dataclasses.replace(
-        cfg.spawner,
-        registry_auth_file=cfg.spawner.registry_auth_file or os.path.join(data_dir, "secrets", "registries.json"),
-        queues=cfg.spawner.queues or cfg.spawner.host_queues,
-    )
-    return dataclasses.replace(
-        cfg,
-        general=general,
-        auth=auth,
-        events=events,
-        spawner=spawner,
-        mongo=_with_password(cfg.mongo, data_dir, "mongo"),
-        redis=_with_password(cfg.redis, data_dir, "redis"),
-        rabbit=_with_password(cfg.rabbit, data_dir, "rabbit"),
-    )
-
-
-def _derive_auth(auth: AuthConfig, home: str, data_dir: str) -> AuthConfig:
-    """Key file defaults under the data dir; tenant key paths made absolute (relative to home)."""
-    keys = tuple(
-        str(TenantKey(k.tenant, k.alg, os.path.join(home, os.path.expanduser(k.path)))) for k in auth.tenant_key_list()
-    )
-    return dataclasses.replace(
-        auth,
-        jwt_secret_file=auth.jwt_secret_file or os.path.join(data_dir, "jwt_secret"),
-        v2_public_key_file=auth.v2_public_key_file or os.path.join(data_dir, "v2_keys", "public.pem"),
-        tenant_keys=keys,
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _validate_auth(cfg: Config) -> None:
-    auth = cfg.auth
-    if auth.access_control not in ("jwt", "none"):
-        raise ConfigError("config auth.access_control must be 'jwt' or 'none'")
-    if auth.access_control == "none" and not _is_loopback(cfg.http.host):
-        raise ConfigError(
-            f"config auth.access_control = 'none' (no authentication) is for development only: "
-            f"http.host must be a loopback address, not {cfg.http.host!r}"
-        )
-    if not 0 <= auth.leeway <= MAX_LEEWAY:
-        raise ConfigError(f"config auth.leeway must be between 0 and {MAX_LEEWAY} seconds")
-    if auth.token_ttl < 1 or auth.actor_token_ttl < 1:
-        raise ConfigError("config auth.token_ttl and auth.actor_token_ttl must be at least 1 second")
-    tenants = [k.tenant for k in auth.tenant_key_list()]
-    if len(set(tenants)) != len(tenants):
-        raise ConfigError("config auth.tenant_keys names a tenant more than once")
-    seen: dict[str, str] = {}
-    for level in ("admin", "privileged", "user", "limited"):
-        for name in getattr(auth, f"{level}_roles"):
-            if seen.setdefault(name, level) != level:
-                raise ConfigError(f"config auth: role name {name!r} is in both {seen[name]}_roles and {level}_roles")
-
-
-def _validate_events(ev: EventsConfig) -> None:
-    if not 0 < ev.webhook_timeout <= 60:
-        raise ConfigError("config events.webhook_timeout must be more than 0 and at most 60 seconds")
-    if not 1 <= ev.webhook_attempts <= 20:
-        raise ConfigError("config events.webhook_attempts must be between 1 and 20")
-    if ev.webhook_backoff < 0 or ev.webhook_backoff_max < ev.webhook_backoff:
-        raise ConfigError("config events.webhook_backoff must be at least 0 and at most events.webhook_backoff_max")
-    if not 1 <= ev.threads <= 64 or ev.prefetch < ev.threads:
-        raise ConfigError("config events.threads must be between 1 and 64, and events.prefetch at least threads")
-
-
-def _validate(cfg: Config) -> None:
-    _validate_auth(cfg)
-    if cfg.spawner.pull_policy not in {p.value for p in PullPolicy}:
-        raise ConfigError("config spawner.pull_policy must be 'if-not-present', 'always' or 'never'")
-    if not cfg.spawner.host_queues:
-        raise ConfigError("config spawner.host_queues must name at least one queue")
-    sp = cfg.spawner
-    if not 1 <= sp.max_parallel_spawns <= 64 or sp.command_prefetch < sp.max_parallel_spawns:
-        raise ConfigError(
-            "config spawner.max_parallel_spawns must be between 1 and 64, and spawner.command_prefetch at least that"
-        )
-    if sp.start_timeout < sp.worker_ready_timeout:
-        raise ConfigError("config spawner.start_timeout must be at least spawner.worker_ready_timeout")
-    if cfg.health.spawning_grace < cfg.health.startup_timeout:
-        raise ConfigError("config health.spawning_grace must be at least health.startup_timeout")
-    for template in cfg.worker.global_mounts + cfg.worker.privileged_mounts:
-        try:
-            check_template(template, cfg.worker.mount_roots)
-        except ValidationError as exc:
-            raise ConfigError(f"config worker mounts: {exc}") from None
-    if cfg.http.threads < 1:
-        raise ConfigError("config http.threads must be at least 1")
-    if not 1 <= cfg.http.processes <= 64:
-        raise ConfigError("config http.processes must be 1 to 64")
-    if cfg.spawner.max_workers_per_tenant < 0 or cfg.spawner.max_workers_per_user < 0:
-        raise ConfigError(
-            "config spawner.max_workers_per_tenant and max_workers_per_user must be 0 (unlimited) or more"
-        )
-    if not 1 <= cfg.health.autoscale_interval <= 60 or cfg.health.max_scale_up < 1:
-        raise ConfigError("config health.autoscale_interval must be 1 to 60 seconds and health.max_scale_up at least 1")
-    if cfg.health.worker_idle_ttl < 0 or cfg.health.sync_max_idle_time < 0:
-        raise ConfigError("config health.worker_idle_ttl and health.sync_max_idle_time must be at least 0")
-    if not 1 <= cfg.health.cron_interval <= 60:
-        raise ConfigError("config health.cron_interval must be 1 to 60 seconds (cron has minute slots)")
-    if not 0.5 <= cfg.http.store_timeout <= 60:
-        raise ConfigError("config http.store_timeout must be 0.5 to 60 seconds")
-    if not 60 <= cfg.http.idempotency_window <= MAX_IDEMPOTENCY_WINDOW:
-        raise ConfigError(f"config http.idempotency_window must be 60 to {MAX_IDEMPOTENCY_WINDOW} seconds")
-    if cfg.http.case not in ("snake", "camel"):
-        raise ConfigError("config http.case must be 'snake' or 'camel'")
-    if cfg.http.max_sync_waits < 1 or cfg.http.max_sync_waits_per_user < 1:
-        raise ConfigError("config http.max_sync_waits and http.max_sync_waits_per_user must be at least 1")
-    if not 1 <= min(cfg.http.max_log_follows, cfg.http.max_log_follows_per_user, cfg.http.log_follow_timeout):
-        raise ConfigError(
-            "config http.max_log_follows, http.max_log_follows_per_user and http.log_follow_timeout must be at least 1"
-        )
-    if cfg.http.max_log_follows > MAX_SYNC_WAITS:  # each one holds a thread of the registration API
-        raise ConfigError(f"config http.max_log_follows must be at most {MAX_SYNC_WAITS}")
-    if cfg.worker.live_log_interval < 0:
-        raise ConfigError("config worker.live_log_interval must be 0 (off) or a positive number of seconds")
-    if cfg.http.max_sync_waits > MAX_SYNC_WAITS:  # each one holds a thread of the messages API
-        raise ConfigError(f"config http.max_sync_waits must be at most {MAX_SYNC_WAITS}")
-    if cfg.redis.max_connections < cfg.http.threads + cfg.http.max_sync_waits + 16:  # each wait holds one
-        raise ConfigError(
-            "config redis.max_connections must be at least http.threads + http.max_sync_waits + 16 "
-            f"({cfg.http.threads + cfg.http.max_sync_waits + 16})"
-        )
-    if not 1 <= cfg.http.max_binary_length <= MAX_BINARY_LENGTH:
-        raise ConfigError(f"config http.max_binary_length must be 1 to {MAX_BINARY_LENGTH} bytes")
-    if cfg.http.sync_timeout < 1:
-        raise ConfigError("config http.sync_timeout must be at least 1 second")
-    if cfg.worker.max_results < 1 or cfg.worker.max_result_bytes < 1:
-        raise ConfigError("config worker.max_results and worker.max_result_bytes must be at least 1")
-    if len(cfg.worker.socket_dir) > MAX_SOCKET_DIR:  # a Unix socket path has at most 107 bytes
-        raise ConfigError(f"config worker.socket_dir must be at most {MAX_SOCKET_DIR} characters long")
-    _validate_events(cfg.events)
-    if cfg.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError("config log.level must be DEBUG, INFO, WARNING or ERROR")
-    if cfg.metrics.access not in ("admin", "loopback"):
-        raise ConfigError("config metrics.access must be 'admin' or 'loopback'")
-    if not 0 <= cfg.metrics.max_mailboxes <= 10_000:
-        raise ConfigError("config metrics.max_mailboxes must be between 0 and 10000")
-    if not all(_TENANT_RE.fullmatch(t) for t in cfg.metrics.operator_tenants):
-        raise ConfigError("config metrics.operator_tenants: tenant ids are letters, digits, '-' and '.'")
