@@ -40,20 +40,22 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Protocol
 
-from abaco_shared import actors, executions, registries, workers
+from abaco_shared import actors, executions, workers
 from abaco_shared.broker import Broker, Delivery
 from abaco_shared.channels import ClientsChannel, CommandChannel, SpawnerWorkerChannel
 from abaco_shared.config import HostConfig, SpawnerConfig
 from abaco_shared.containers import DockerApi
-from abaco_shared.credentials import CLIENT_ID_ENV, CLIENT_SECRET_ENV
-from abaco_shared.enums import PullPolicy, WorkerCommandName, WorkerStatus
+from abaco_shared.enums import WorkerCommandName, WorkerStatus
 from abaco_shared.errors import AbacoError, DockerError
 from abaco_shared.events import EventPublisher
-from abaco_shared.messages import ClientRequest, SpawnCommand
+from abaco_shared.messages import SpawnCommand
 from abaco_shared.models import Actor, Worker, utcnow
 from abaco_shared.outages import store_of
 from abaco_shared.runtime import pid_alive, spawner_alive, spawner_token, worker_process
 from abaco_shared.workflows.scaling import stop_workers
+
+from .credentials import WorkerCredentials
+from .images import ImagePuller
 
 __all__ = ["Spawner", "Launcher", "ProcessProbe", "HostProcesses", "Step"]
 
@@ -131,14 +133,11 @@ class Spawner:
         self.broker = broker
         self.docker = docker
         self.launch = launch
-        self.clientg_timeout = clientg_timeout
-        self.clients = clients or ClientsChannel(broker)
+        self.credentials = WorkerCredentials(clients or ClientsChannel(broker), clientg_timeout)
         self.pulls = pulls or ThreadPoolExecutor(max(1, cfg.max_parallel_pulls), thread_name_prefix="pull")
         self.spawns = spawns or ThreadPoolExecutor(max(1, cfg.max_parallel_spawns), thread_name_prefix="spawn")
         self.probe = probe or HostProcesses(host.host_id)
         self.token = spawner_token(host.host_id)  # written into the records of the starts it drives
-        self._image_locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
         self._capacity_guard = threading.Lock()
         self._inflight: dict[str, threading.Event] = {}  # worker keys whose start a thread here drives
         self._inflight_guard = threading.Lock()
@@ -146,9 +145,10 @@ class Spawner:
         self._full_until = 0.0
         self.hostname = socket.gethostname()
         self.stop = threading.Event()
+        self.images = ImagePuller(cfg, docker, self.stop)
 
     def run(self, stop: threading.Event) -> None:
-        self.stop = stop
+        self.stop = self.images.stop = stop
         queues = [CommandChannel(self.broker, q).queue for q in self.cfg.host_queues]
         log.info("spawner consuming %s", ", ".join(q.name for q in queues), extra={"host_id": self.host.host_id})
         try:
@@ -343,7 +343,7 @@ class Spawner:
     def _setup(self, cmd: SpawnCommand, actor: Actor, on_done: Callable[[], None] | None) -> Step:
         """SPAWNER SETUP: start the worker now, or hand it to the pull pool."""
         worker_dbid = workers.key_for(cmd.actor_dbid, cmd.worker_id)
-        if self._must_pull(cmd.image):
+        if self.images.must_pull(cmd.image):
             workers.set_status(worker_dbid, S.PULLING_IMAGE)
             self.pulls.submit(self._pull_then_start, cmd, actor, on_done)
             return Step.PULLING
@@ -372,16 +372,6 @@ class Spawner:
             self.stop.wait(delay)
             delay = min(POLL_MAX, delay * 2)
 
-    def _must_pull(self, image: str) -> bool:
-        policy = PullPolicy(self.cfg.pull_policy)
-        if policy is PullPolicy.ALWAYS:
-            return True
-        try:
-            return not self.docker.image_present(image)
-        except DockerError as exc:
-            log.warning("cannot inspect image %s, pulling it: %s", image, exc)
-            return True
-
     def _start(self, cmd: SpawnCommand, actor: Actor) -> bool:
         """Launch the worker process and open its start barrier (the image is present)."""
         worker_dbid = workers.key_for(cmd.actor_dbid, cmd.worker_id)
@@ -391,12 +381,12 @@ class Spawner:
             workers.delete_if(worker_dbid, pid=None)
             log.info("worker stopped during setup; not starting it", extra=extra)
             return False
-        env = self._credential_env(cmd) if actor.token else {}
+        env = self.credentials.issue(cmd) if actor.token else {}
         try:
             pid = self.launch(cmd.worker_id, cmd.actor_dbid, env)
         except BaseException:
             if env:
-                self._revoke(cmd)
+                self.credentials.revoke(cmd)
             raise
         recorded = workers.set_status(
             worker_dbid,
@@ -421,28 +411,6 @@ class Spawner:
         if cmd.stop_existing:
             stop_workers(cmd.actor_dbid, self.broker, WorkerCommandName.STOP_NO_DELETE, exclude=cmd.worker_id)
 
-    def _credential_env(self, cmd: SpawnCommand) -> dict[str, str]:
-        """Ask clientg for the worker's credential; {} (and a warning) when none comes."""
-        extra = {"actor_id": cmd.actor_dbid, "worker_id": cmd.worker_id}
-        req = ClientRequest(command="new", tenant=cmd.tenant, actor_dbid=cmd.actor_dbid, worker_id=cmd.worker_id)
-        try:
-            reply = self.clients.request(req, self.clientg_timeout)
-        except AbacoError as exc:
-            log.warning("no credential from clientg; the worker starts without one: %s", exc, extra=extra)
-            self._revoke(cmd)  # clientg may still record it later: revoke it behind that request
-            return {}
-        if reply.status != "ok" or not reply.client_id or not reply.secret:
-            log.warning("clientg refused a credential: %s", reply.message, extra=extra)
-            return {}
-        return {CLIENT_ID_ENV: reply.client_id, CLIENT_SECRET_ENV: reply.secret}
-
-    def _revoke(self, cmd: SpawnCommand) -> None:
-        req = ClientRequest(command="delete", tenant=cmd.tenant, actor_dbid=cmd.actor_dbid, worker_id=cmd.worker_id)
-        try:
-            self.clients.tell(req)
-        except AbacoError as exc:
-            log.warning("could not ask clientg to revoke a credential: %s", exc, extra={"worker_id": cmd.worker_id})
-
     def _pull_then_start(self, cmd: SpawnCommand, actor: Actor, on_done: Callable[[], None] | None = None) -> None:
         """Pool thread: pull the image (bounded tries), then start the worker (and wait for its
         READY) or fail the actor; then settle the command."""
@@ -455,7 +423,7 @@ class Spawner:
     def _pull_and_start(self, cmd: SpawnCommand, actor: Actor) -> None:
         worker_dbid = workers.key_for(cmd.actor_dbid, cmd.worker_id)
         try:
-            self._pull(cmd.image)
+            self.images.pull(cmd.image)
         except DockerError as exc:
             reason = f"Could not get image {cmd.image} on host {self.host.host_id} ({self.hostname}): {exc}"
             if actors.fail(actor.db_id, reason):
@@ -473,29 +441,3 @@ class Spawner:
                 self._await_ready(cmd, time.monotonic() + self.cfg.worker_ready_timeout)
         except Exception:
             log.exception("spawn after pull crashed", extra={"actor_id": actor.db_id})
-
-    def _pull(self, image: str) -> None:
-        """One pull of ``image`` at a time on this host (others wait for it), tried
-        ``pull_attempts`` times with a pause between tries."""
-        if PullPolicy(self.cfg.pull_policy) is PullPolicy.NEVER:
-            raise DockerError(f"image {image} is not present and the pull policy is 'never'")
-        with self._locks_guard:
-            lock = self._image_locks.setdefault(image, threading.Lock())
-        waited = not lock.acquire(blocking=False)
-        if waited:
-            lock.acquire()
-        try:
-            if waited and self.docker.image_present(image):
-                return  # pulled for another worker's request meanwhile
-            attempts = max(1, self.cfg.pull_attempts)
-            for attempt in range(1, attempts + 1):
-                try:
-                    self.docker.pull(image, registries.credentials_for(image, self.cfg.registry_auth_file))
-                    return
-                except DockerError as exc:
-                    if attempt == attempts:
-                        raise
-                    log.warning("pull of %s failed (try %s of %s): %s", image, attempt, attempts, exc)
-                    self.stop.wait(self.cfg.pull_backoff * attempt)
-        finally:
-            lock.release()
