@@ -22,6 +22,7 @@ import docker.errors
 import requests
 import requests.exceptions
 
+from .enginefacts import EngineFacts
 from .enginehttp import (
     EngineHttp,
     EngineHttpError,
@@ -194,8 +195,11 @@ def _one_pool_per_socket(api: docker.APIClient) -> None:
 class DockerEngine:
     """:class:`DockerApi` over the Docker engine's HTTP API."""
 
-    def __init__(self, base_url: str, timeout: int = 60, pull_timeout: int = 30) -> None:
-        self.api = docker.APIClient(base_url=base_url, timeout=timeout, version="auto")
+    def __init__(
+        self, base_url: str, timeout: int = 60, pull_timeout: int = 30, api_version: str | None = None
+    ) -> None:
+        # api_version: the engine's, when known (EngineFacts); else asked for (a round trip)
+        self.api = docker.APIClient(base_url=base_url, timeout=timeout, version=api_version or "auto")
         # pulls get their own client: its read timeout is the most a pull may go without progress
         self.pull_api = docker.APIClient(base_url=base_url, timeout=pull_timeout, version=self.api.api_version)
         self.pull_timeout = pull_timeout
@@ -213,6 +217,11 @@ class DockerEngine:
             return bool(self.api.ping())
         except (docker.errors.DockerException, requests.exceptions.RequestException):
             return False
+
+    def facts(self) -> EngineFacts:
+        """What a worker started on this engine need not ask it again (``enginefacts``)."""
+        driver, version = self.cgroup_info()
+        return EngineFacts(str(self.api.api_version), driver, version)
 
     def cgroup_info(self) -> tuple[str, int]:
         """The engine's cgroup driver (``cgroupfs``/``systemd``) and cgroup version (1/2)."""

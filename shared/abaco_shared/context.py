@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import socket
+import threading
 from dataclasses import dataclass
 
+import mongoengine
+import pymongo.errors
 import redis
 
 from . import readcache
@@ -14,7 +17,7 @@ from .config import Config
 from .store import connect_mongo, connect_redis
 from .versionwatch import VersionWatch
 
-__all__ = ["Context", "build_context"]
+__all__ = ["Context", "build_context", "watch_versions", "warm_up"]
 
 
 @dataclass
@@ -64,3 +67,26 @@ def build_context(cfg: Config, with_auth: bool = False, serves_http: bool = Fals
         cache.watch = VersionWatch(cfg.redis.url, cache.prefix, username=cfg.redis.user, password=cfg.redis.password)
     readcache.install(cache)
     return Context(cfg=cfg, broker=broker, redis=connect_redis(cfg.redis), auth=auth)
+
+
+def warm_up(ctx: Context) -> threading.Thread:
+    """Connect and authenticate the process's MongoDB and Redis clients now, in a thread of its
+    own: each connects at its first use, and a starting worker has other round trips to make
+    meanwhile (MongoDB's SCRAM alone takes several). A failure is left for that first use to
+    report."""
+    clients = [ctx.redis] + [cache.client for cache in (readcache.active(),) if cache is not None]
+
+    def ping() -> None:
+        try:
+            mongoengine.get_db().command("ping")
+        except pymongo.errors.PyMongoError:
+            pass
+        for client in clients:
+            try:
+                client.ping()
+            except redis.exceptions.RedisError:
+                pass
+
+    thread = threading.Thread(target=ping, name="warm-up", daemon=True)
+    thread.start()
+    return thread

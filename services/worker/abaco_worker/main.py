@@ -11,11 +11,13 @@ from abaco_shared.channels import ClientsChannel
 from abaco_shared.config import Config
 from abaco_shared.configs import ConfigCipher
 from abaco_shared.containers import DockerApi, DockerEngine
-from abaco_shared.context import Context, watch_versions
+from abaco_shared.context import Context, warm_up, watch_versions
+from abaco_shared.enginefacts import EngineFacts
 from abaco_shared.events import EventPublisher
 from abaco_shared.retry import RetryPolicy
 from abaco_shared.runtime import EXIT_CONFIG
 from abaco_shared.service import run_service
+from abaco_shared.store import trust_indexes
 from abaco_shared.waiters import CompletionSignals
 
 from .access import AccessTokens, WorkerCredential
@@ -38,12 +40,14 @@ def build_worker(
     actor_dbid: str,
     credential: WorkerCredential | None = None,
     clients: ClientsChannel | None = None,
+    facts: EngineFacts | None = None,
 ) -> ActorWorker:
     """Assemble a worker and its execution runner from the process's connections
-    (``credential``: the clientg credential the spawner gave it, for actor tokens)."""
+    (``credential``: the clientg credential the spawner gave it, for actor tokens; ``facts``:
+    the engine's cgroup driver and version as the spawner knows them, else asked for)."""
     cfg: Config = ctx.cfg
     wcfg = cfg.worker
-    driver, version = docker.cgroup_info()
+    driver, version = (facts.cgroup_driver, facts.cgroup_version) if facts else docker.cgroup_info()
     cgroup_parent, meter = cgroup_layout(driver, version, wcfg.cgroup_parent, worker_id, wcfg.cgroup_root)
     placement = Placement(
         worker_id=worker_id,
@@ -97,11 +101,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
 
     credential = WorkerCredential.from_process()
+    trust_indexes()  # the spawner that starts workers built them (``ensure_indexes``) as it started
+    facts = EngineFacts.from_env(os.environ)  # from the spawner: two engine round trips fewer
 
     def run(ctx: Context, stop: threading.Event) -> int:
+        warm_up(ctx)  # beside the broker's round trips below
         tenant, _ = actors.split_key(actor_dbid)
         watch_versions(ctx.cfg, actor_dbid, configs.version_key(tenant))  # read at every message
-        docker = DockerEngine(ctx.cfg.host.docker_url)
-        return build_worker(ctx, docker, worker_id, actor_dbid, credential).run(stop)
+        docker = DockerEngine(ctx.cfg.host.docker_url, api_version=facts.api_version if facts else None)
+        return build_worker(ctx, docker, worker_id, actor_dbid, credential, facts=facts).run(stop)
 
     return run_service(f"worker[{worker_id}]", run)

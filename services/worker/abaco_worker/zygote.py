@@ -22,11 +22,14 @@ The request's environment (with the worker's clientg credential) goes to that wo
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import os
 import signal
 import sys
 from typing import IO, Any
+
+from abaco_shared.config import resolve_types
 
 from . import main as worker_main
 
@@ -34,6 +37,17 @@ __all__ = ["serve", "spawn"]
 
 EXIT_FAILED_START = 70
 EXIT_PARENT_GONE = 71
+
+# modules the libraries import only when they first connect (kombu's AMQP transport, pymongo's
+# authentication) or first dereference: imported once here, not again in every worker after its
+# fork (about 10 ms of each worker's start, and pages each worker would hold a copy of)
+LAZY_IMPORTS = (
+    "kombu.transport.pyamqp",
+    "kombu.utils.amq_manager",
+    "pymongo.synchronous.auth",
+    "pymongo.saslprep",
+    "mongoengine.dereference",
+)
 
 
 def _become_worker(env: dict[str, str], log_path: str) -> None:
@@ -110,6 +124,12 @@ def _answer(out: IO[str], body: dict[str, Any]) -> None:
 def serve(inp: IO[str], out: IO[str], parent: int = 0) -> int:
     """Answer spawn requests until ``inp`` ends, or until the process ``parent`` (when given)
     is no longer this one's parent."""
+    for name in LAZY_IMPORTS:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # another version of the library: its workers import what they need
+            pass
+    resolve_types()  # each worker loads its config
     gc.collect()
     gc.freeze()  # what is imported now stays shared with every fork
     for line in inp:

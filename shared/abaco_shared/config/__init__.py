@@ -12,7 +12,7 @@ into it), ``validation`` (the checks it must pass).
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .loader import ENV_PREFIX, load_config
+from .loader import ENV_PREFIX, load_config, resolve_types
 from .sections import (
     MAX_BINARY_LENGTH,
     MAX_IDEMPOTENCY_WINDOW,
@@ -58,6 +58,7 @@ __all__ = [
     "LogConfig",
     "MetricsConfig",
     "load_config",
+    "resolve_types",
     "with_credentials",
     "ENV_PREFIX",
     "MAX_BINARY_LENGTH",

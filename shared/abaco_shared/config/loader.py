@@ -5,6 +5,7 @@ checked (``validation``) and the paths and secrets derived from the install's ho
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import tomllib
@@ -16,7 +17,7 @@ from ..errors import ConfigError
 from .sections import AuthConfig, Config, TenantKey
 from .validation import validate
 
-__all__ = ["load_config", "ENV_PREFIX"]
+__all__ = ["load_config", "resolve_types", "ENV_PREFIX"]
 
 ENV_PREFIX = "ABACO__"
 _T = typing.TypeVar("_T")
@@ -58,8 +59,17 @@ def _parse(value: object, typ: object, where: str) -> object:
     raise ConfigError(f"config {where}: expected {getattr(typ, '__name__', typ)}, got {value!r}")
 
 
+@functools.cache
 def _section_types(section_cls: type) -> dict[str, object]:
+    """A section's field types (resolved once per process: each resolution compiles every
+    annotation, a few ms for the whole Config)."""
     return typing.get_type_hints(section_cls)
+
+
+def resolve_types() -> None:
+    """Resolve every section's field types now (a worker parent does, before it forks)."""
+    for section_cls in _section_types(Config).values():
+        _section_types(typing.cast(type, section_cls))
 
 
 def _read_secret(path: str) -> str:
@@ -104,12 +114,12 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -
         raw.setdefault(parts[0], {})[parts[1]] = value
 
     sections = {f.name: f for f in dataclasses.fields(Config)}
-    top_types = typing.get_type_hints(Config)
+    top_types = _section_types(Config)
     built: dict[str, object] = {}
     for name, values in raw.items():
         if name not in sections:
             raise ConfigError(f"unknown config section [{name}]; known: {', '.join(sorted(sections))}")
-        section_cls = top_types[name]
+        section_cls = typing.cast(type, top_types[name])
         types = _section_types(section_cls)
         kwargs = {}
         for field_name, given in values.items():

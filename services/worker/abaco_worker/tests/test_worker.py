@@ -11,6 +11,7 @@ import pytest
 from abaco_shared import actors, executions, outages, workers
 from abaco_shared.channels import SpawnerWorkerChannel
 from abaco_shared.config import load_config
+from abaco_shared.enginefacts import EngineFacts
 from abaco_shared.enums import ActorStatus, ExecutionOutcome, ExecutionStatus, WorkerStatus
 from abaco_shared.messages import MailboxMessage, WorkerCommand
 from abaco_shared.models import Worker
@@ -136,6 +137,14 @@ def test_build_worker_assembles_the_pieces_from_the_config(tmp_path, broker, red
     assert w.policy is w.runner.policy and w.policy.max_attempts == 5
     assert w.state is w.runner.state
     assert w.heartbeat.key == "abaco:worker:W1:heartbeat" and w.ready_timeout == 7
+
+
+def test_build_worker_takes_the_engine_facts_from_its_spawner_instead_of_asking(tmp_path, broker, redis_client, docker):
+    env = {"ABACO_HOME": str(tmp_path), "ABACO__WORKER__CGROUP_ROOT": str(tmp_path)}
+    ctx = FakeContext(load_config(env=env), broker, redis_client)
+    docker.cgroup_info = lambda: pytest.fail("the engine was asked")  # type: ignore[method-assign]
+    w = build_worker(ctx, docker, WID, "dev_A1", facts=EngineFacts("1.41", "systemd", 1))
+    assert w.runner.placement.cgroup_parent == f"abaco-{WID}.slice"  # the systemd driver's name
 
 
 # -- start --------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import importlib
 import os
 import signal
 import time
@@ -47,3 +48,9 @@ def test_a_request_left_by_a_spawner_that_is_gone_forks_nothing(monkeypatch):
     gone = zygote.serve(io.StringIO(request * 2), out, parent=os.getppid() + 1_000_000)  # no longer its parent
     assert gone == zygote.EXIT_PARENT_GONE and not forked and out.getvalue() == ""
     gc.unfreeze()  # serve() froze this test process's objects, as it does a zygote's
+
+
+def test_what_the_zygote_imports_ahead_exists_in_the_pinned_libraries():
+    # a name a library no longer has is skipped by serve(): each worker would import it again
+    for name in zygote.LAZY_IMPORTS:
+        importlib.import_module(name)
