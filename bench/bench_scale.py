@@ -73,6 +73,22 @@ def pids_matching(pattern: str) -> list[str]:
     return [p for p in os.listdir("/proc") if p.isdigit() and pattern in _cmdline(p)]
 
 
+def worker_pids() -> list[str]:
+    """The worker processes: a worker forked by a zygote runs the zygote's command line too, so
+    the zygotes themselves (children of the spawner their ``--parent`` names) are left out."""
+    pids = []
+    for pid in pids_matching("-m abaco_worker"):
+        args = _cmdline(pid).split()
+        parent = args[args.index("--parent") + 1] if "--parent" in args[:-1] else ""
+        try:
+            ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+        except OSError:
+            continue
+        if ppid != parent:
+            pids.append(pid)
+    return pids
+
+
 def cpu_ms(pids: list[str], children: bool = False) -> float:
     """utime+stime (and, with ``children``, of their reaped children) of these processes, in ms."""
     total = 0
@@ -348,7 +364,7 @@ def idle_worker_pss(api: Api, image: str, count: int) -> list[int]:
         for aid in aids:
             api.wait_ready_workers(aid, 1)
         time.sleep(2)  # let start-up garbage settle
-        return [pss_kib(pid) for pid in pids_matching("-m abaco_worker")]
+        return [pss_kib(pid) for pid in worker_pids()]
     finally:
         for aid in aids:
             api.delete(aid)
