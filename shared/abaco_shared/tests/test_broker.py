@@ -167,7 +167,7 @@ def test_a_stale_kept_connection_is_replaced_once_not_reported(broker):
     broker.publish(q, {"i": 1})
     dead = _DeadConnection()
     broker.close()
-    broker._idle = [(dead, None)]
+    broker._idle = [dead]
     assert broker.message_count(q) == 1
     assert dead.released
 
@@ -178,15 +178,15 @@ def test_after_a_restart_every_stale_kept_connection_is_dropped_and_one_retry_su
     broker.publish(q, {"i": 1})
     broker.close()
     dead = [_DeadConnection() for _ in range(3)]
-    broker._idle = [(d, None) for d in dead]
+    broker._idle = list(dead)
     assert broker.message_count(q) == 1
     assert all(d.released for d in dead)
-    assert len(broker._idle) == 1 and broker._idle[0][0] not in dead
+    assert len(broker._idle) == 1 and broker._idle[0] not in dead
 
 
 def test_a_fresh_connection_that_fails_is_reported_at_once(broker, monkeypatch):
     broker.close()
-    monkeypatch.setattr(broker, "_checkout", lambda fresh=False: (_DeadConnection(), None, False))
+    monkeypatch.setattr(broker, "_checkout", lambda fresh=False: (_DeadConnection(), False))
     with pytest.raises(ChannelError):
         broker.message_count(broker.queue("down"))
 
@@ -229,18 +229,62 @@ def test_publish_failure_is_a_channel_error_and_drops_the_connection(broker, mon
     q = broker.queue("pub")
     broker.publish(q, {"ok": 1})  # makes a connection, kept for the next caller
     assert len(broker._idle) == 1
-    conn, producer = broker._idle[0]
+    channel_type = type(broker._idle[0].default_channel)
 
     def refuse(*args, **kwargs):
         raise OSError("broker went away")
 
-    monkeypatch.setattr(producer, "publish", refuse)
+    monkeypatch.setattr(channel_type, "basic_publish", refuse)  # the kept connection and a fresh one
     with pytest.raises(ChannelError, match=r"cannot publish to .*pub: broker went away"):
         broker.publish(q, {"ok": 2})
-    assert broker._idle == []  # the failed connection is not kept
+    assert broker._idle == []  # the failed connections are not kept
     monkeypatch.undo()
     broker.publish(q, {"ok": 3})  # a fresh connection
     assert [broker.get(q, 1)["ok"] for _ in range(2)] == [1, 3]
+
+
+def test_a_publish_on_a_stale_kept_connection_goes_out_on_a_fresh_one(broker):
+    q = broker.queue("pub_after_restart")
+    broker.declare(q)
+    broker.close()
+    dead = _DeadConnection()
+    broker._idle = [dead]
+    broker.publish(q, {"ok": 1})
+    assert dead.released and broker.get(q, 1) == {"ok": 1}
+
+
+def test_a_published_body_is_json_with_its_properties(broker):
+    q = broker.queue("props")
+    reply = broker.queue("props_reply")
+    broker.declare(reply)
+    broker.publish(q, {"n": 1, "s": "\u00e9"}, persistent=False, reply_to=reply.name, correlation_id="c1")
+    got = []
+    stop = threading.Event()
+
+    def on_message(body, delivery):
+        got.append(
+            (
+                body,
+                delivery.content_type,
+                delivery.properties.get("reply_to"),
+                delivery.properties.get("correlation_id"),
+            )
+        )
+        delivery.ack()
+        stop.set()
+
+    run_in_thread(broker.consume, [q], on_message, stop, poll=0.05).join(5)
+    assert got == [({"n": 1, "s": "\u00e9"}, "application/json", reply.name, "c1")]
+
+
+def test_a_no_declare_queue_is_published_to_without_declaring_it(broker, monkeypatch):
+    reply = broker.queue("undeclared_reply")
+    broker.declare(reply)
+    target = Queue(reply.name, routing_key=reply.name, no_declare=True)
+    monkeypatch.setattr(Queue, "declare", lambda self, *a, **k: pytest.fail("declared"))
+    broker.publish(target, {"answer": 42})
+    monkeypatch.undo()
+    assert broker.get(reply, 1) == {"answer": 42}
 
 
 def test_connections_are_pooled_not_kept_per_thread(broker):
@@ -251,8 +295,8 @@ def test_connections_are_pooled_not_kept_per_thread(broker):
         t.join()  # one after the other, each on its own thread: one connection serves them all
     assert len(broker._idle) == 1 and broker.message_count(q) == 40
     busy = [broker._checkout() for _ in range(broker.max_idle + 3)]  # more callers at once
-    for conn, producer, _ in busy:
-        broker._checkin(conn, producer)
+    for conn, _ in busy:
+        broker._checkin(conn)
     assert len(broker._idle) == broker.max_idle  # the extra ones were released
 
 
