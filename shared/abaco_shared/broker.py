@@ -11,15 +11,18 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from amqp.exceptions import ChannelError as AmqpChannelError
 from amqp.exceptions import ConsumerCancelled, NotFound
 from kombu import Connection, Consumer, Queue
 from kombu.exceptions import OperationalError
 from kombu.message import Message as Delivery
 
 from .errors import ChannelError, ChannelTimeout
+from .groupcommit import GroupCommit
 from .outages import RABBITMQ, Outage, store_of
 
 __all__ = ["Broker", "Delivery", "Queue"]
@@ -48,6 +51,129 @@ def _release(conn: Connection) -> None:
         log.debug("releasing a broker connection: %s", exc)
 
 
+@dataclass(frozen=True)
+class _Outgoing:
+    """One message to publish: its queue, JSON text and AMQP properties."""
+
+    queue: Queue
+    payload: str
+    properties: dict[str, Any]
+
+
+def _publish_error(item: _Outgoing, exc: BaseException | str) -> ChannelError:
+    err = ChannelError(f"cannot publish to {item.queue.name}: {exc}")
+    if isinstance(exc, BaseException):
+        err.__cause__ = exc
+    return err
+
+
+@dataclass
+class _Confirms:
+    """A channel's publisher confirms: the delivery tag of its last publish, and which of the
+    current batch's tags the broker has acked (True) or nacked (False)."""
+
+    last_tag: int = 0
+    settled: dict[int, bool | None] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, channel: Any) -> _Confirms | None:
+        """The channel's tracker (confirm mode is switched on at its first use); None for a
+        transport without confirms (kombu's in-memory one, in unit tests)."""
+        confirms = channel.__dict__.get("_abaco_confirms")
+        if confirms is None:
+            if not hasattr(channel, "confirm_select") or not hasattr(channel, "events"):
+                return None
+            confirms = cls()
+            channel.events["basic_ack"].add(lambda tag, multiple: confirms.settle(tag, multiple, True))
+            channel.events["basic_nack"].add(lambda tag, multiple: confirms.settle(tag, multiple, False))
+            if not channel._confirm_selected:
+                channel.confirm_select()
+                channel._confirm_selected = True
+            channel.__dict__["_abaco_confirms"] = confirms
+        return confirms
+
+    def settle(self, tag: int, multiple: bool, ok: bool) -> None:
+        if not multiple:
+            if tag in self.settled:
+                self.settled[tag] = ok
+            return
+        for t, state in self.settled.items():
+            if t <= tag and state is None:
+                self.settled[t] = ok
+
+    def unsettled(self) -> bool:
+        return any(state is None for state in self.settled.values())
+
+
+class _Batch:
+    """Publishing a batch on one channel: declare its queues, write every frame, then wait once
+    for all the confirms."""
+
+    def __init__(self, items: Sequence[_Outgoing], confirm_timeout: float) -> None:
+        self.channel: Any = None
+        self.items = items
+        self.confirm_timeout = confirm_timeout
+        self.tags: list[int] = []
+        self.confirms: _Confirms | None = None
+        self.written = False
+
+    def declare(self, channel: Any) -> None:
+        self.channel = channel
+        declared: set[str] = self.channel.__dict__.setdefault("_abaco_declared", set())
+        for item in self.items:
+            queue = item.queue
+            if not getattr(queue, "no_declare", False) and queue.name not in declared:
+                queue.bind(self.channel).declare()
+                declared.add(queue.name)
+
+    def write(self) -> None:
+        channel = self.channel
+        self.confirms = confirms = _Confirms.of(channel)
+        messages = [
+            (channel.prepare_message(i.payload, 0, JSON_TYPE, JSON_ENCODING, {}, dict(i.properties)), i)
+            for i in self.items
+        ]
+        if confirms is None:  # no confirms on this transport: a publish is done once written
+            for message, item in messages:
+                channel.basic_publish(message, exchange="", routing_key=item.queue.routing_key)
+            self.written = True
+            return
+        confirms.settled = {}
+        for message, item in messages:
+            confirms.last_tag += 1
+            self.tags.append(confirms.last_tag)
+            confirms.settled[confirms.last_tag] = None
+            channel._basic_publish(message, exchange="", routing_key=item.queue.routing_key)
+        self.written = True
+        deadline = time.monotonic() + self.confirm_timeout
+        while confirms.unsettled():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ChannelTimeout(f"the broker confirmed no publish within {self.confirm_timeout:.0f}s")
+            channel.connection.drain_events(timeout=remaining)
+
+    @property
+    def confirmed_any(self) -> bool:
+        return self.confirms is not None and any(self.confirms.settled.get(t) for t in self.tags)
+
+    def outcomes(self, failure: BaseException | None) -> list[ChannelError | None]:
+        """Each item's outcome: None once acked; else why not (``failure``, or the broker's nack)."""
+        if self.confirms is None or not self.tags:
+            if failure is None:
+                return [None] * len(self.items)
+            return [_publish_error(item, failure) for item in self.items]
+        out: list[ChannelError | None] = []
+        for i, item in enumerate(self.items):
+            state = self.confirms.settled.get(self.tags[i]) if i < len(self.tags) else None
+            if state:
+                out.append(None)
+            elif state is False:
+                out.append(_publish_error(item, "the broker refused the message (nack)"))
+            else:
+                out.append(_publish_error(item, failure or "no confirm"))
+        return out
+
+
 class Broker:
     """Owns kombu connections to one broker URL.
 
@@ -59,13 +185,17 @@ class Broker:
     ``retries`` times, then :class:`ChannelError` is raised.
     """
 
-    def __init__(self, url: str, retries: int = 5, prefix: str = "", max_idle: int = 16) -> None:
+    def __init__(
+        self, url: str, retries: int = 5, prefix: str = "", max_idle: int = 16, confirm_timeout: float = 30.0
+    ) -> None:
         self.url = url
         self.retries = retries
         self.prefix = prefix
         self.max_idle = max_idle
+        self.confirm_timeout = confirm_timeout  # a publish the broker never confirms fails then
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
+        self._publishes: GroupCommit[_Outgoing, None] = GroupCommit(self._publish_batch)
 
     # -- connections -------------------------------------------------------------------------
     def connect(self, retries: int | None = None) -> Connection:
@@ -122,30 +252,43 @@ class Broker:
 
     def publish(self, queue: Queue, body: dict[str, Any], persistent: bool = True, **props: Any) -> None:
         """Publish one JSON body to ``queue`` (declared once per connection, unless it is a
-        ``no_declare`` queue such as a reply queue) and wait for the broker's confirm.
+        ``no_declare`` queue such as a reply queue) and wait for the broker's confirm; an
+        unreachable broker, or one that refuses the message, is a ChannelError.
 
-        Straight on the leased connection's channel (``prepare_message`` and ``basic_publish``,
-        what kombu's Producer ends in): the Producer's serializer lookup, per-call retry wrapper
-        and entity copies were about a sixth of an accepted message's CPU in the messages API.
-        A kept connection that turns out dead is replaced once (:meth:`_with_channel`); an
-        unreachable broker is a ChannelError."""
-        payload = json.dumps(body)
+        Publishes from threads that call at once go out together (``groupcommit``): one leased
+        connection, every frame written, then one wait for all their confirms.
+        """
         properties = {"delivery_mode": 2 if persistent else 1, **props}
+        self._publishes.submit(_Outgoing(queue, json.dumps(body), properties))
 
-        def put(channel: Any) -> None:
-            declared: set[str] = channel.__dict__.setdefault("_abaco_declared", set())
-            if not getattr(queue, "no_declare", False) and queue.name not in declared:
-                queue.bind(channel).declare()
-                declared.add(queue.name)
-            message = channel.prepare_message(payload, 0, JSON_TYPE, JSON_ENCODING, {}, dict(properties))
-            channel.basic_publish(message, exchange="", routing_key=queue.routing_key)
+    def _publish_batch(self, items: Sequence[_Outgoing]) -> list[ChannelError | None]:
+        """Write ``items`` on one leased connection; one outcome per item (None: confirmed).
 
-        try:
-            self._with_channel(put)
-        except ChannelError:
-            raise
-        except Exception as exc:  # kombu and amqp raise a wide range of transport errors here
-            raise ChannelError(f"cannot publish to {queue.name}: {exc}") from exc
+        A kept connection found dead before anything was confirmed is replaced once, as in
+        :meth:`_with_channel`. A queue that cannot be declared closes the channel before anything
+        is published: each item is then tried alone, so that it fails only its own callers."""
+        for attempt in (1, 2):
+            try:
+                conn, reused = self._checkout(fresh=attempt == 2)
+            except ChannelError as exc:
+                return [exc] * len(items)
+            batch = _Batch(items, self.confirm_timeout)
+            try:
+                batch.declare(conn.default_channel)
+                batch.write()
+            except Exception as exc:
+                _release(conn)
+                if attempt == 1 and reused and not batch.confirmed_any and not _missing_queue(exc):
+                    log.debug("a kept broker connection was stale; dropping the kept ones: %s", exc)
+                    self.close()
+                    continue
+                if isinstance(exc, AmqpChannelError) and not batch.written and len(items) > 1:
+                    # a queue's declare was refused (which closes the channel): each alone
+                    return [self._publish_batch([item])[0] for item in items]
+                return batch.outcomes(exc)
+            self._checkin(conn)
+            return batch.outcomes(None)
+        raise AssertionError("unreachable")
 
     def _with_channel(self, fn: Callable[[Any], Any]) -> Any:
         """``fn(channel)`` on a leased connection. A kept connection may have died since its last

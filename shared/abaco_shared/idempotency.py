@@ -226,7 +226,7 @@ def _take_over(
     )
 
 
-def superseded(admission: Admission, ex: Execution) -> Execution | None:
+def superseded(admission: Admission, ex: executions.ExecutionRef) -> Execution | None:
     """Mark the key RECORDED now that its execution ``ex`` is; None when that worked. Else a
     repeat took the key over while this request stalled: ``ex`` is ended unrun and the repeat's
     execution is returned, to be answered instead (a Conflict if it does not appear in time)."""

@@ -638,3 +638,139 @@ def test_wrong_bodies_are_rejected(cls, body, fragment):
 def test_unknown_extra_fields_are_ignored():
     body = {**SPAWN.to_dict(), "future_field": 1}
     assert SpawnCommand.from_dict(body) == SPAWN
+
+
+# -- publisher confirms, as py-amqp delivers them (kombu's memory transport has none) ----------
+
+
+class ConfirmingChannel:
+    """What publishing needs of a py-amqp channel in confirm mode. Each publish takes the next
+    delivery tag; ``answer(tags)`` says how the broker confirms a written batch: a list of
+    ("ack" | "nack", tag, multiple), delivered when the connection is drained."""
+
+    def __init__(self, answer=None):
+        self.events = {"basic_ack": set(), "basic_nack": set()}
+        self._confirm_selected = False
+        self.selects = 0
+        self.tag = 0
+        self.written: list[int] = []
+        self.answer = answer or (lambda tags: [("ack", tags[-1], True)])
+        self.connection = self
+        self.drains = 0
+
+    def confirm_select(self):
+        self.selects += 1
+
+    def prepare_message(self, body, priority, content_type, encoding, headers, properties):
+        return (body, properties)
+
+    def _basic_publish(self, message, exchange, routing_key):
+        self.tag += 1
+        self.written.append(self.tag)
+
+    def drain_events(self, timeout=None):
+        self.drains += 1
+        batch, self.written = self.written, []
+        answers = self.answer(batch) if batch else []
+        if not answers:
+            raise TimeoutError("timed out")
+        for kind, tag, multiple in answers:
+            for callback in list(self.events[f"basic_{kind}"]):
+                callback(tag, multiple)
+
+
+class ChannelConnection:
+    connected = True
+
+    def __init__(self, channel):
+        self.default_channel = channel
+        self.released = False
+
+    def release(self):
+        self.released = True
+
+
+def confirming_broker(monkeypatch, channel, confirm_timeout=5.0):
+    broker = Broker("memory://", retries=0, confirm_timeout=confirm_timeout)
+    conn = ChannelConnection(channel)
+    monkeypatch.setattr(broker, "_checkout", lambda fresh=False: (conn, False))
+    return broker, conn
+
+
+def outgoing(n, name="confirm_q"):
+    from abaco_shared.broker import _Outgoing
+
+    queue = Queue(name, routing_key=name, no_declare=True)
+    return [_Outgoing(queue, f'{{"i": {i}}}', {"delivery_mode": 2}) for i in range(n)]
+
+
+def test_a_batch_is_written_then_confirmed_with_one_wait(monkeypatch):
+    channel = ConfirmingChannel()
+    broker, conn = confirming_broker(monkeypatch, channel)
+    assert broker._publish_batch(outgoing(3)) == [None, None, None]
+    assert channel.selects == 1 and channel._confirm_selected and channel.drains == 1
+    assert broker._publish_batch(outgoing(2)) == [None, None]  # tags go on: 4 and 5
+    assert channel.selects == 1 and channel.tag == 5
+    assert conn in broker._idle and not conn.released
+
+
+def test_single_acks_settle_only_their_own_tag(monkeypatch):
+    channel = ConfirmingChannel(lambda tags: [("ack", t, False) for t in reversed(tags)])
+    broker, _ = confirming_broker(monkeypatch, channel)
+    assert broker._publish_batch(outgoing(4)) == [None] * 4
+
+
+def test_a_nacked_message_fails_only_its_own_caller(monkeypatch):
+    answers = [("ack", 0, False), ("nack", 1, False), ("ack", 2, False)]
+    channel = ConfirmingChannel(lambda tags: [(kind, tags[i], multiple) for kind, i, multiple in answers])
+    broker, _ = confirming_broker(monkeypatch, channel)
+    first, second, third = broker._publish_batch(outgoing(3))
+    assert first is None and third is None
+    assert isinstance(second, ChannelError) and "refused the message" in str(second)
+
+
+def test_a_multiple_nack_fails_every_unsettled_tag_up_to_it(monkeypatch):
+    channel = ConfirmingChannel(lambda tags: [("ack", tags[0], False), ("nack", tags[2], True)])
+    broker, _ = confirming_broker(monkeypatch, channel)
+    out = broker._publish_batch(outgoing(4))
+    assert out[0] is None
+    assert all(isinstance(e, ChannelError) for e in out[1:3])
+    assert isinstance(out[3], ChannelError)  # never settled: the wait timed out
+
+
+def test_a_publish_never_confirmed_fails_and_its_connection_is_not_kept(monkeypatch):
+    channel = ConfirmingChannel(lambda tags: [])
+    broker, conn = confirming_broker(monkeypatch, channel, confirm_timeout=0.2)
+    out = broker._publish_batch(outgoing(2))
+    assert all(isinstance(e, ChannelError) for e in out)
+    assert conn.released and broker._idle == []
+
+
+def test_publish_raises_its_own_outcome(monkeypatch):
+    channel = ConfirmingChannel(lambda tags: [("nack", tags[-1], True)])
+    broker, _ = confirming_broker(monkeypatch, channel)
+    with pytest.raises(ChannelError, match="cannot publish to .*mail.*refused"):
+        broker.publish(Queue("mail", routing_key="mail", no_declare=True), {"a": 1})
+
+
+def test_a_refused_declare_sends_each_message_of_the_batch_alone(monkeypatch):
+    # a declare that the broker refuses closes the channel before anything is written: the
+    # other messages of the batch must not fail with it
+    broker = Broker("memory://", retries=0)
+    good, bad = broker.queue("fine"), broker.queue("refused")
+    real_declare = Queue.declare
+
+    def declare(self, *args, **kwargs):
+        if self.name == bad.name:
+            raise amqp.exceptions.PreconditionFailed("PRECONDITION_FAILED - inequivalent arg")
+        return real_declare(self, *args, **kwargs)
+
+    monkeypatch.setattr(Queue, "declare", declare)
+    from abaco_shared.broker import _Outgoing
+
+    items = [_Outgoing(q, '{"a": 1}', {"delivery_mode": 2}) for q in (good, bad, good)]
+    out = broker._publish_batch(items)
+    assert out[0] is None and out[2] is None
+    assert isinstance(out[1], ChannelError) and "inequivalent" in str(out[1])
+    monkeypatch.undo()
+    assert broker.message_count(good) == 2

@@ -1,6 +1,7 @@
 """Execution records (``abaco_shared.executions``): the life of one execution and the queries."""
 
 import datetime as dt
+import threading
 
 import pytest
 from mongoengine.errors import NotUniqueError
@@ -69,6 +70,66 @@ def test_submit_refuses_a_duplicate_key(actor):
     with pytest.raises(NotUniqueError):
         executions.submit(actor, "E1", "bob", "str", "b", {})
     assert executions.get(actor.db_id, "E1").message == "a"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "message", "params", "binary_ref"),
+    [
+        ("str", "hello", {}, None),
+        ("application/json", {"a": [1, {"b": None}], "c": "d"}, {"p": "q", "r": ""}, None),
+        ("application/octet-stream", {"binary_size": 3}, {}, "blob-1"),
+    ],
+)
+def test_a_submitted_record_is_what_mongoengine_writes_for_it(actor, content_type, message, params, binary_ref):
+    # the insert skips building the Execution document: what it writes must not differ
+    receipt = executions.submit(actor, "E1", "bob", content_type, message, params, binary_ref)
+    doc = Execution._get_collection().find_one({"_id": receipt.db_id})
+    ex = Execution(
+        db_id=doc["_id"],
+        execution_id="E1",
+        actor_dbid=actor.db_id,
+        tenant=actor.tenant,
+        executor="bob",
+        content_type=content_type,
+        message=message,
+        binary_ref=binary_ref,
+        params=params,
+        message_received_time=doc["message_received_time"],
+    )
+    assert doc == ex.to_mongo().to_dict()
+
+
+def test_submit_answers_a_receipt_and_load_gives_the_stored_record(actor):
+    receipt = executions.submit(actor, "E1", "bob", "str", "hi", {})
+    assert (receipt.db_id, receipt.execution_id, receipt.actor_dbid) == (f"{actor.db_id}_E1", "E1", actor.db_id)
+    assert (receipt.content_type, receipt.message) == ("str", "hi")
+    assert receipt.load().status == "SUBMITTED"
+    Execution.objects(db_id=receipt.db_id).delete()
+    with pytest.raises(LookupError):
+        receipt.load()
+
+
+def test_a_batch_insert_fails_only_the_record_whose_key_exists(actor):
+    executions.submit(actor, "E2", "bob", "str", "first", {})
+    template = Execution._get_collection().find_one({"_id": f"{actor.db_id}_E2"})
+    docs = [dict(template, _id=f"{actor.db_id}_E{i}", execution_id=f"E{i}", message=f"m{i}") for i in (1, 2, 3)]
+    outcomes = executions._insert_all(docs)
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], NotUniqueError) and f"{actor.db_id}_E2" in str(outcomes[1])
+    assert [executions.get(actor.db_id, f"E{i}").message for i in (1, 2, 3)] == ["m1", "first", "m3"]
+
+
+def test_concurrent_submits_each_record_their_own_execution(actor):
+    threads = [
+        threading.Thread(target=executions.submit, args=(actor, f"C{i}", "bob", "str", f"m{i}", {"i": str(i)}))
+        for i in range(20)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    got = {e.execution_id: (e.message, e.params) for e in Execution.objects(actor_dbid=actor.db_id)}
+    assert got == {f"C{i}": (f"m{i}", {"i": str(i)}) for i in range(20)}
 
 
 def test_get_unknown_is_none(actor):

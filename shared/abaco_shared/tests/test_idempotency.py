@@ -216,6 +216,6 @@ def test_a_first_request_that_died_before_recording_is_taken_over(actor, broker,
     monkeypatch.setattr(idempotency, "FIRST_WAIT", 0.1)
     digest = idempotency.fingerprint("str", "hello", {})
     idempotency.admit(actor, ALICE, KEY, digest, new_id())  # the API died right after this
-    retried = send(actor, broker)
+    retried = send(actor, broker).load()
     assert retried.status == ExecutionStatus.SUBMITTED and queued(broker, actor) == 1
     assert send(actor, broker).execution_id == retried.execution_id

@@ -28,7 +28,7 @@ def signals(redis_client):
 @pytest.fixture
 def ex(mongo):
     actor = actors.create("dev", "alice", {"image": "abaco/echo:latest"})
-    return executions.submit(actor, "E1", "alice", "str", "hi", {})
+    return executions.submit(actor, "E1", "alice", "str", "hi", {}).load()
 
 
 def keep(*datagrams: bytes, ex_dbid: str = EX, ttl: int | None = None) -> None:

@@ -260,7 +260,7 @@ def populated(registered, broker):
     waiting = send(actor, broker, "waiting")
     claimed = send(actor, broker, "claimed")
     executions.claim(claimed.db_id, busy.worker_id)
-    logs.save(claimed, "some output", None)
+    logs.save(claimed.load(), "some output", None)
     permissions.grant("dev", actor.db_id, "bob", Permission.READ)
     return {"actor": actor, "ready": ready, "busy": busy, "setup": setup, "waiting": waiting, "claimed": claimed}
 
@@ -476,7 +476,7 @@ def signals(redis_client):
 
 def test_wait_for_answer_returns_the_logs_once_signalled(registered, broker, signals):
     ex = send(registered, broker)
-    logs.save(ex, "line 1\nline 2\n", None)
+    logs.save(ex.load(), "line 1\nline 2\n", None)
     signals.notify(ex.db_id)
 
     answer = wait_for_answer(ex, signals, 5)

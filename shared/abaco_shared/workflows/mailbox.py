@@ -17,7 +17,7 @@ from ..errors import AbacoError, ChannelError, Conflict
 from ..idempotency import IdempotencyKey
 from ..ids import new_id
 from ..messages import MailboxMessage
-from ..models import Actor, Execution
+from ..models import Actor
 from .scaling import ensure_one_worker
 
 __all__ = ["IncomingMessage", "submit_message", "purge_mailbox", "message_env"]
@@ -56,7 +56,7 @@ def message_env(actor: Actor, sender: Principal, incoming: IncomingMessage, exec
 
 def submit_message(
     actor: Actor, sender: Principal, incoming: IncomingMessage, broker: Broker, api_server: str
-) -> Execution:
+) -> executions.ExecutionRef:
     """Accept a message for an actor; returns its SUBMITTED execution.
 
     1. refuse it (409) when the actor is being deleted or is in ERROR;

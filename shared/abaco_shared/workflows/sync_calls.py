@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from .. import actors, executions, logs, results
 from ..errors import ValidationError, WaitTimeout
-from ..models import Execution
 from ..waiters import CompletionSignals, Signal
 
 __all__ = ["SyncAnswer", "TIMEOUT_PARAM", "wait_for_answer", "sync_timeout_of"]
@@ -46,7 +45,7 @@ def sync_timeout_of(given: str | None, server_timeout: float) -> float:
     return seconds
 
 
-def wait_for_answer(ex: Execution, signals: CompletionSignals, timeout: float) -> SyncAnswer:
+def wait_for_answer(ex: executions.ExecutionRef, signals: CompletionSignals, timeout: float) -> SyncAnswer:
     """Block until the execution stores its first result or ends, and return the answer.
 
     Raises WaitTimeout (504) after ``timeout`` seconds, naming the execution, which keeps running.

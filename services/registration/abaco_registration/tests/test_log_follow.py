@@ -35,7 +35,7 @@ def actor(app):
 @pytest.fixture
 def running(actor):
     """A RUNNING execution whose worker has copied "tick 1" of its output so far."""
-    ex = executions.submit(Actor.objects.get(db_id=dbid(actor)), "EX1", "alice", "str", "go", {})
+    ex = executions.submit(Actor.objects.get(db_id=dbid(actor)), "EX1", "alice", "str", "go", {}).load()
     executions.start(ex.db_id)
     logs.save(ex, "tick 1\n", None)
     return ex

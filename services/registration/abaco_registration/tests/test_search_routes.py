@@ -27,7 +27,7 @@ def mine(mongo):
     hidden = actors.create("dev", "bob", {"image": "abaco/echo:latest", "name": "bobs"})
     permissions.grant("dev", hidden.db_id, "bob", Permission.UPDATE)
     for n in range(2):
-        ex = executions.submit(made[0], f"E{n}", "alice", "str", "hi", {})
+        ex = executions.submit(made[0], f"E{n}", "alice", "str", "hi", {}).load()
         logs.save(ex, f"line {n}", None)
     return made
 

@@ -1,0 +1,164 @@
+"""Group commit: callers that arrive together share one flush; each gets its own outcome."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from abaco_shared.groupcommit import GroupCommit
+
+
+class Store:
+    """A flush that records its batches; the first one waits until ``release`` is set, so that
+    the callers who arrive meanwhile queue up behind it."""
+
+    def __init__(self, hold_first: bool = False, fail: set[int] | None = None) -> None:
+        self.batches: list[list[int]] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        if not hold_first:
+            self.release.set()
+        self.fail = fail or set()
+
+    def flush(self, items):
+        self.batches.append(list(items))
+        self.entered.set()
+        self.release.wait(5)
+        return [ValueError(f"item {i} refused") if i in self.fail else i * 10 for i in items]
+
+
+def run_all(commit: GroupCommit, items, started: threading.Event | None = None):
+    """Submit each item from its own thread; the outcome (value or exception) of each."""
+    out: dict[int, object] = {}
+
+    def call(i):
+        try:
+            out[i] = commit.submit(i)
+        except Exception as exc:
+            out[i] = exc
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in items]
+    for t in threads:
+        t.start()
+    return threads, out
+
+
+def wait_queued(commit: GroupCommit, n: int) -> None:
+    deadline = time.monotonic() + 5
+    while len(commit._waiting) < n:
+        assert time.monotonic() < deadline, "callers did not queue"
+        time.sleep(0.001)
+
+
+def test_a_lone_caller_flushes_its_own_item_at_once():
+    store = Store()
+    commit = GroupCommit(store.flush)
+    assert commit.submit(3) == 30
+    assert store.batches == [[3]]
+    assert (commit.batches, commit.items) == (1, 1)
+
+
+def test_callers_that_arrive_during_a_flush_share_the_next_one():
+    store = Store(hold_first=True)
+    commit = GroupCommit(store.flush)
+    first, out = run_all(commit, [0])
+    assert store.entered.wait(5)
+    others, more = run_all(commit, [1, 2, 3, 4])
+    wait_queued(commit, 4)
+    store.release.set()
+    for t in first + others:
+        t.join(5)
+    assert out == {0: 0} and more == {1: 10, 2: 20, 3: 30, 4: 40}
+    assert store.batches[0] == [0]
+    assert sorted(store.batches[1]) == [1, 2, 3, 4] and len(store.batches) == 2
+
+
+def test_a_batch_takes_at_most_max_batch_items_and_the_rest_follow():
+    store = Store(hold_first=True)
+    commit = GroupCommit(store.flush, max_batch=2)
+    first, _ = run_all(commit, [0])
+    assert store.entered.wait(5)
+    others, out = run_all(commit, [1, 2, 3, 4, 5])
+    wait_queued(commit, 5)
+    store.release.set()
+    for t in first + others:
+        t.join(5)
+    assert sorted(out) == [1, 2, 3, 4, 5] and all(out[i] == i * 10 for i in out)
+    assert [len(b) for b in store.batches] == [1, 2, 2, 1]
+
+
+def test_each_caller_gets_its_own_outcome_and_a_refused_item_fails_only_its_caller():
+    store = Store(hold_first=True, fail={2})
+    commit = GroupCommit(store.flush)
+    first, _ = run_all(commit, [0])
+    assert store.entered.wait(5)
+    others, out = run_all(commit, [1, 2, 3])
+    wait_queued(commit, 3)
+    store.release.set()
+    for t in first + others:
+        t.join(5)
+    assert out[1] == 10 and out[3] == 30
+    assert isinstance(out[2], ValueError) and "item 2 refused" in str(out[2])
+
+
+def test_a_flush_that_raises_fails_every_caller_of_its_batch_each_with_its_own_exception():
+    gate = threading.Event()
+    calls = []
+
+    def flush(items):
+        calls.append(list(items))
+        if len(calls) == 1:
+            gate.wait(5)
+            return [i for i in items]
+        raise ConnectionError("store unreachable")
+
+    commit = GroupCommit(flush)
+    first, out0 = run_all(commit, [0])
+    while not calls:
+        time.sleep(0.001)
+    others, out = run_all(commit, [1, 2, 3])
+    wait_queued(commit, 3)
+    gate.set()
+    for t in first + others:
+        t.join(5)
+    assert out0 == {0: 0}
+    errors = [out[i] for i in (1, 2, 3)]
+    assert all(isinstance(e, ConnectionError) and "store unreachable" in str(e) for e in errors)
+    assert len({id(e) for e in errors}) == 3  # no two threads raise one object
+
+
+def test_a_flush_with_the_wrong_number_of_outcomes_fails_its_callers():
+    commit = GroupCommit(lambda items: [])
+    with pytest.raises(RuntimeError, match="0 outcomes for 1 items"):
+        commit.submit(1)
+
+
+def test_after_a_failed_batch_the_next_caller_still_leads():
+    state = {"fail": True}
+
+    def flush(items):
+        if state["fail"]:
+            raise OSError("down")
+        return list(items)
+
+    commit = GroupCommit(flush)
+    with pytest.raises(OSError):
+        commit.submit(1)
+    state["fail"] = False
+    assert commit.submit(2) == 2
+
+
+def test_many_threads_each_get_their_own_value():
+    commit = GroupCommit(lambda items: [i * 2 for i in items], max_batch=8)
+    threads, out = run_all(commit, range(200))
+    for t in threads:
+        t.join(10)
+    assert out == {i: i * 2 for i in range(200)}
+    assert commit.items == 200
+
+
+def test_max_batch_must_be_positive():
+    with pytest.raises(ValueError):
+        GroupCommit(lambda items: list(items), max_batch=0)
