@@ -58,7 +58,12 @@ def build_context(cfg: Config, with_auth: bool = False, serves_http: bool = Fals
     while a store is down (``http.store_timeout``, one broker retry) where a daemon waits."""
     connect_mongo(cfg.mongo, timeout_ms=int(cfg.http.store_timeout * 1000) if serves_http else None)
     retries = min(API_BROKER_RETRIES, cfg.rabbit.connect_retries) if serves_http else cfg.rabbit.connect_retries
-    broker = Broker(cfg.rabbit.broker_url(), retries=retries, prefix=cfg.rabbit.queue_prefix)
+    confirm_timeout = (
+        min(cfg.rabbit.confirm_timeout, cfg.http.store_timeout) if serves_http else cfg.rabbit.confirm_timeout
+    )
+    broker = Broker(
+        cfg.rabbit.broker_url(), retries=retries, prefix=cfg.rabbit.queue_prefix, confirm_timeout=confirm_timeout
+    )
     auth = Authenticator.from_config(cfg) if with_auth else None
     # every process that writes actors or permissions bumps their versions; the APIs also read
     client = connect_redis(cfg.redis, timeout=READ_CACHE_TIMEOUT)

@@ -131,6 +131,9 @@ class RabbitConfig:
 
     url: str = field(default="amqp://127.0.0.1:5672/abaco", repr=False)
     connect_retries: int = 5
+    # a publish RabbitMQ has not confirmed after this many seconds fails (a daemon's; an API
+    # waits at most http.store_timeout, then answers 503)
+    confirm_timeout: float = 30.0
     queue_prefix: str = ""  # lets tests and several installs share one broker
     user: str = "abaco"
     password: str = field(default="", repr=False)

@@ -100,6 +100,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("config health.cron_interval must be 1 to 60 seconds (cron has minute slots)")
     if not 0.5 <= cfg.http.store_timeout <= 60:
         raise ConfigError("config http.store_timeout must be 0.5 to 60 seconds")
+    if not 1 <= cfg.rabbit.confirm_timeout <= 600:
+        raise ConfigError("config rabbit.confirm_timeout must be 1 to 600 seconds")
     if not 60 <= cfg.http.idempotency_window <= MAX_IDEMPOTENCY_WINDOW:
         raise ConfigError(f"config http.idempotency_window must be 60 to {MAX_IDEMPOTENCY_WINDOW} seconds")
     if cfg.http.case not in ("snake", "camel"):

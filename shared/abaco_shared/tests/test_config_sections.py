@@ -189,6 +189,7 @@ def test_an_empty_queue_list_is_refused(home, text):
         ({"ABACO__LOG__LEVEL": "verbose"}, "log.level must be DEBUG, INFO, WARNING or ERROR"),
         ({"ABACO__SPAWNER__WORKER_READY_TIMEOUT": "fast"}, "spawner.worker_ready_timeout: expected float"),
         ({"ABACO__A__B__C": "1"}, "expected ABACO__<SECTION>__<KEY>"),
+        ({"ABACO__RABBIT__CONFIRM_TIMEOUT": "0"}, "rabbit.confirm_timeout must be 1 to 600 seconds"),
     ],
 )
 def test_invalid_values(home, env, fragment):

@@ -74,3 +74,17 @@ def test_documents_names_every_record_class():
     ours = {cls for cls in mongoengine.Document.__subclasses__() if cls.__module__.startswith("abaco_shared.")}
     ours -= {cls for cls in ours if ".tests." in cls.__module__}
     assert ours == set(DOCUMENTS)
+
+
+@pytest.mark.parametrize(("serves_http", "expected"), [(True, 3.0), (False, 45.0)])
+def test_an_api_waits_for_a_publish_confirm_at_most_its_store_timeout(serves_http, expected):
+    from abaco_shared.context import build_context
+    from abaco_shared.store import disconnect_mongo
+
+    cfg = load_config(env={"ABACO__RABBIT__CONFIRM_TIMEOUT": "45", "ABACO__HTTP__STORE_TIMEOUT": "3"})
+    ctx = build_context(cfg, serves_http=serves_http)  # connects nothing until first use
+    try:
+        assert ctx.broker.confirm_timeout == expected
+    finally:
+        readcache.uninstall()
+        disconnect_mongo()
