@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amqp.exceptions import ChannelError as AmqpChannelError
+from amqp.exceptions import ConnectionError as AmqpConnectionError
 from amqp.exceptions import ConsumerCancelled, NotFound
 from kombu import Connection, Consumer, Queue
 from kombu.exceptions import OperationalError
@@ -42,6 +43,24 @@ def _missing_queue(exc: BaseException) -> bool:
     """A passive declare (or purge, delete) of a queue that does not exist: RabbitMQ says
     NotFound; kombu's in-memory transport raises a channel error with code 404."""
     return isinstance(exc, NotFound) or "(404) NOT_FOUND" in str(exc)
+
+
+def _stale(exc: BaseException) -> bool:
+    """A kept connection's failure at its first use after the broker went away (a reset or closed
+    socket), as opposed to a broker that is slow, blocked or refusing: only the first is worth
+    one more try on a fresh connection (a retried publish may be a duplicate)."""
+    if isinstance(exc, TimeoutError | ChannelTimeout) or "timed out" in str(exc):
+        return False
+    return isinstance(exc, OSError | AmqpConnectionError | OperationalError)
+
+
+def _discard(conn: Connection) -> None:
+    """Drop a connection that failed: its socket is closed at once, without AMQP's close
+    handshake, which a broker that stopped reading (a memory alarm) would never answer."""
+    try:
+        conn.collect()
+    except Exception as exc:
+        log.debug("discarding a broker connection: %s", exc)
 
 
 def _release(conn: Connection) -> None:
@@ -139,13 +158,15 @@ class _Batch:
             self.written = True
             return
         confirms.settled = {}
+        deadline = time.monotonic() + self.confirm_timeout  # for the writes and the confirms
         for message, item in messages:
             confirms.last_tag += 1
             self.tags.append(confirms.last_tag)
             confirms.settled[confirms.last_tag] = None
-            channel._basic_publish(message, exchange="", routing_key=item.queue.routing_key)
+            # bounded: a broker that stopped reading (a memory alarm) fills the socket's buffer
+            timeout = max(deadline - time.monotonic(), 0.001)
+            channel._basic_publish(message, exchange="", routing_key=item.queue.routing_key, timeout=timeout)
         self.written = True
-        deadline = time.monotonic() + self.confirm_timeout
         while confirms.unsettled():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -277,12 +298,13 @@ class Broker:
                 batch.declare(conn.default_channel)
                 batch.write()
             except Exception as exc:
-                _release(conn)
-                if attempt == 1 and reused and not batch.confirmed_any and not _missing_queue(exc):
+                refused = isinstance(exc, AmqpChannelError)  # the broker refused; the connection is fine
+                _release(conn) if refused else _discard(conn)
+                if attempt == 1 and reused and not batch.confirmed_any and _stale(exc):
                     log.debug("a kept broker connection was stale; dropping the kept ones: %s", exc)
                     self.close()
                     continue
-                if isinstance(exc, AmqpChannelError) and not batch.written and len(items) > 1:
+                if refused and not batch.written and len(items) > 1:
                     # a queue's declare was refused (which closes the channel): each alone
                     return [self._publish_batch([item])[0] for item in items]
                 return batch.outcomes(exc)

@@ -14,8 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import bson
 import pymongo
 import pymongo.errors
+from bson.int64 import Int64
 from mongoengine.errors import NotUniqueError
 from mongoengine.queryset.visitor import Q
 
@@ -140,7 +142,7 @@ def submit(
         "message_received_time": utcnow(),
         "start_time": None,
         "finish_time": None,
-        "runtime": 0,
+        "runtime": Int64(0),
         "cpu": None,
         "io": None,
         "exit_code": None,
@@ -151,13 +153,15 @@ def submit(
     if binary_ref is not None:
         doc["binary_ref"] = binary_ref
     doc.update(params=dict(params), attempts=0, limits={})
+    bson.encode(doc)  # a document BSON cannot hold fails here, in its own request, not its batch
     _INSERTS.submit(doc)
     return Submitted(doc["_id"], execution_id, actor.db_id, content_type, message)
 
 
 def _insert_all(docs: Sequence[dict[str, Any]]) -> list[Exception | None]:
     """Insert new execution records (one ``insert_many``, or ``insert_one`` for a lone record,
-    which costs less): one outcome per document."""
+    which costs less): one outcome per document. A write concern the server could not meet fails
+    each insert it reports on, as it would fail a lone one."""
     collection = Execution._get_collection()
     try:
         if len(docs) == 1:
@@ -168,7 +172,9 @@ def _insert_all(docs: Sequence[dict[str, Any]]) -> list[Exception | None]:
         return [_insert_error(docs[0], exc.details or {"code": 11000, "errmsg": str(exc)})]
     except pymongo.errors.BulkWriteError as exc:
         failed = {e["index"]: e for e in exc.details.get("writeErrors", [])}
-        return [_insert_error(doc, failed[i]) if i in failed else None for i, doc in enumerate(docs)]
+        concern = exc.details.get("writeConcernErrors") or []
+        unmet = pymongo.errors.WriteConcernError(concern[0].get("errmsg", "write concern")) if concern else None
+        return [_insert_error(doc, failed[i]) if i in failed else unmet for i, doc in enumerate(docs)]
     return [None] * len(docs)
 
 

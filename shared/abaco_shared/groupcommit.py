@@ -73,50 +73,72 @@ class GroupCommit(Generic[T, R]):
             lead = not self._leading
             self._leading = True
         if not lead:
-            slot.wake.wait()
-            if not slot.done:  # promoted: this caller's item leads the next batch
-                self._lead()
-        else:
+            try:
+                slot.wake.wait()
+                lead = not slot.done  # promoted: this caller's item leads the next batch
+            except BaseException:  # e.g. SystemExit in the main thread: leave no one stranded
+                self._abandon(slot)
+                raise
+        if lead:
             self._lead()
         outcome = slot.outcome
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome  # type: ignore[return-value]
 
-    def _lead(self) -> None:
+    def _abandon(self, slot: _Slot[T]) -> None:
+        """A waiting caller is going away. Its item is not written, unless a batch took it already
+        (its leader finishes that), and a lead it was given passes on."""
         with self._lock:
-            batch = self._waiting[: self.max_batch]
-            del self._waiting[: self.max_batch]
+            if slot not in self._waiting:
+                return
+            self._waiting.remove(slot)
+            if slot.lead:
+                self._promote_next()
+
+    def _promote_next(self) -> None:
+        """Hand the lead to the oldest waiting caller, if any (under the lock)."""
+        successor = self._waiting[0] if self._waiting else None
+        self._leading = successor is not None
+        if successor is not None:
+            successor.lead = True
+            successor.wake.set()
+
+    def _lead(self) -> None:
+        batch: list[_Slot[T]] = []
         try:
-            outcomes = self._run(batch)
+            with self._lock:
+                batch = self._waiting[: self.max_batch]
+                del self._waiting[: self.max_batch]
+            outcomes = self._run([slot.item for slot in batch])
+        except BaseException as exc:  # the leader's thread is going away; its followers are not
+            for slot in batch:
+                failure = RuntimeError(f"the thread writing this batch stopped: {exc!r}")
+                failure.__cause__ = exc
+                self._settle(slot, failure)
+            raise
         finally:
             with self._lock:
-                successor = self._waiting[0] if self._waiting else None
-                self._leading = successor is not None
-            if successor is not None:
-                successor.lead = True
-                successor.wake.set()
+                self._promote_next()
         for i, (slot, outcome) in enumerate(zip(batch, outcomes, strict=True)):
-            if isinstance(outcome, BaseException) and i:
-                outcome = _own_copy(outcome) if any(o is outcome for o in outcomes[:i]) else outcome
-            slot.outcome = outcome
-            slot.done = True
-            slot.wake.set()
+            if isinstance(outcome, BaseException) and any(o is outcome for o in outcomes[:i]):
+                outcome = _own_copy(outcome)  # no two threads raise one object
+            self._settle(slot, outcome)
 
-    def _run(self, batch: list[_Slot[T]]) -> list[object]:
+    @staticmethod
+    def _settle(slot: _Slot[T], outcome: object) -> None:
+        slot.outcome = outcome
+        slot.done = True
+        slot.wake.set()
+
+    def _run(self, items: list[T]) -> list[object]:
         self.batches += 1
-        self.items += len(batch)
+        self.items += len(items)
         try:
-            outcomes: list[object] = list(self._flush([slot.item for slot in batch]))
+            outcomes: list[object] = list(self._flush(items))
         except Exception as exc:
-            return [exc] * len(batch)
-        except BaseException as exc:  # the leader's thread is going away: nobody is left waiting
-            for slot in batch:
-                slot.outcome = exc
-                slot.done = True
-                slot.wake.set()
-            raise
-        if len(outcomes) != len(batch):
-            err = RuntimeError(f"a group commit's flush gave {len(outcomes)} outcomes for {len(batch)} items")
-            return [err] * len(batch)
+            return [exc] * len(items)
+        if len(outcomes) != len(items):
+            err = RuntimeError(f"a group commit's flush gave {len(outcomes)} outcomes for {len(items)} items")
+            return [err] * len(items)
         return outcomes

@@ -174,31 +174,41 @@ def json_body(required: bool = True) -> Any:
 MAX_JSON_DEPTH = 64  # MongoDB refuses documents nested deeper than 100 levels
 
 
-def _depth(value: Any, limit: int) -> int:
-    """Nesting depth of a parsed JSON value, counting no further than ``limit + 1``."""
-    deepest, stack = 0, [(value, 1)]
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what BSON (and so MongoDB) can keep
+
+
+def _unstorable(value: Any, limit: int) -> str:
+    """Why a parsed JSON value cannot be stored ("" when it can): nested deeper than ``limit``,
+    an integer outside 64 bits, or an object key with a NUL character (BSON's keys end at one)."""
+    stack = [(value, 1)]
     while stack:
         item, level = stack.pop()
         if isinstance(item, dict | list):
-            deepest = max(deepest, level)
             if level > limit:
-                break
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, level + 1) for child in children)
-    return deepest
+                return f"is nested too deeply (at most {limit} levels)"
+            if isinstance(item, dict):
+                if any("\x00" in key for key in item):
+                    return "has an object key with a NUL character"
+                stack.extend((child, level + 1) for child in item.values())
+            else:
+                stack.extend((child, level + 1) for child in item)
+        elif type(item) is int and not INT64_MIN <= item <= INT64_MAX:
+            return "has an integer that does not fit in 64 bits (-2**63 to 2**63-1)"
+    return ""
 
 
 def parse_json(raw: bytes | str, what: str, invalid: str = "is not valid JSON") -> Any:
     """JSON text parsed, or a ValidationError saying what is wrong with ``what`` (never a 500:
-    not for deep nesting, which would exhaust the parser's recursion, nor for invalid UTF-8)."""
+    not for deep nesting, which would exhaust the parser's recursion, nor for invalid UTF-8, nor
+    for a value MongoDB cannot keep: an integer over 64 bits, a key with a NUL)."""
     try:
         value = json.loads(raw)
     except RecursionError:
         raise ValidationError(f"{what} is nested too deeply (at most {MAX_JSON_DEPTH} levels).") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"{what} {invalid}: {exc}.") from None
-    if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        raise ValidationError(f"{what} is nested too deeply (at most {MAX_JSON_DEPTH} levels).")
+    if problem := _unstorable(value, MAX_JSON_DEPTH):
+        raise ValidationError(f"{what} {problem}.")
     return value
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from .actors import split_key
 from .enums import ContentType
-from .executions import Submitted, Totals
+from .executions import ExecutionRef, Totals
 from .http import display_time
 from .models import Actor, ActorConfig, Alias, Execution, Log, Nonce, Worker
 
@@ -174,7 +174,7 @@ def log_view(record: Log, actor: Actor, api_server: str) -> dict[str, Any]:
     }
 
 
-def message_accepted_view(actor: Actor, ex: Execution | Submitted, api_server: str) -> dict[str, Any]:
+def message_accepted_view(actor: Actor, ex: ExecutionRef, api_server: str) -> dict[str, Any]:
     """The answer to a POSTed message: its execution and the message echoed (never a binary one's)."""
     return {
         "execution_id": ex.execution_id,

@@ -81,3 +81,33 @@ def test_messages_posted_at_once_each_get_their_own_execution_and_run_once(clien
     listed = client.ok("GET", f"/actors/{aid}/executions")
     assert listed["total_executions"] == n
     assert {e["id"] for e in listed["executions"]} == set(ids)
+
+
+def test_a_message_no_store_can_keep_is_a_400_and_fails_no_one_sent_with_it(client, actors):
+    """An integer over 64 bits (or a key with a NUL) cannot be stored in MongoDB: it is refused
+    at once with a clear 400, and the messages sent at the same moment are accepted and run."""
+    actor = actors("abaco/echo:latest", name="together-bad")
+    aid = actor["id"]
+    headers = {**client.session.headers, "Content-Type": "application/json"}
+    bodies = [f'{{"n": {i}}}' for i in range(8)] + ['{"n": 100000000000000000000}', '{"a\\u0000b": 1}']
+
+    def post(i: int) -> requests.Response:
+        return requests.post(f"{client.base}/actors/{aid}/messages", data=bodies[i], headers=headers, timeout=30)
+
+    replies = run_together(len(bodies), post)
+    bad = replies[8:]
+    assert [r.status_code for r in bad] == [400, 400]
+    assert "64 bits" in bad[0].json()["message"] and "NUL" in bad[1].json()["message"]
+    assert all(r.json()["status"] == "error" for r in bad)
+    good = [r.json()["result"]["execution_id"] for r in replies[:8] if r.status_code == 200]
+    assert len(good) == 8, [r.text for r in replies[:8]]
+    for eid in good:
+        assert client.wait_execution(aid, eid, timeout=120)["status"] == "COMPLETE"
+    assert client.ok("GET", f"/actors/{aid}/executions")["total_executions"] == 8
+
+
+def test_a_string_message_with_a_nul_is_a_400(client, actors):
+    # no container's environment can carry it: refused at once, not failed three times later
+    actor = actors("abaco/echo:latest", name="nul-string")
+    resp = client.call("POST", f"/actors/{actor['id']}/messages", data={"message": "a\x00b"})
+    assert resp.status_code == 400 and "NUL" in resp.json()["message"]

@@ -36,6 +36,8 @@ def read_incoming(max_length: int, max_binary: int, params: dict[str, str]) -> I
         payload = Upload(request.environ["wsgi.input"], size)
         return IncomingMessage({"binary_size": size}, ContentType.BINARY.value, params, payload=payload)
     message, content_type = read_message(max_length)
+    if content_type == ContentType.STR.value and "\x00" in message:
+        raise ValidationError("The message contains a NUL character, which the container's environment cannot carry.")
     check_rendered_size(message, content_type, max_length)
     return IncomingMessage(message, content_type, params)
 

@@ -161,6 +161,8 @@ class _DeadConnection:
     def release(self):
         self.released = True
 
+    collect = release
+
 
 def test_a_stale_kept_connection_is_replaced_once_not_reported(broker):
     q = broker.queue("after_restart")
@@ -657,6 +659,7 @@ class ConfirmingChannel:
         self.answer = answer or (lambda tags: [("ack", tags[-1], True)])
         self.connection = self
         self.drains = 0
+        self.dead = False
 
     def confirm_select(self):
         self.selects += 1
@@ -664,7 +667,10 @@ class ConfirmingChannel:
     def prepare_message(self, body, priority, content_type, encoding, headers, properties):
         return (body, properties)
 
-    def _basic_publish(self, message, exchange, routing_key):
+    def _basic_publish(self, message, exchange, routing_key, timeout=None):
+        assert timeout is not None and timeout > 0  # a write never waits without a bound
+        if self.dead:
+            raise ConnectionResetError("Connection reset by peer")
         self.tag += 1
         self.written.append(self.tag)
 
@@ -685,9 +691,13 @@ class ChannelConnection:
     def __init__(self, channel):
         self.default_channel = channel
         self.released = False
+        self.collected = False
 
     def release(self):
         self.released = True
+
+    def collect(self):  # closed without the AMQP handshake
+        self.collected = True
 
 
 def confirming_broker(monkeypatch, channel, confirm_timeout=5.0):
@@ -743,7 +753,7 @@ def test_a_publish_never_confirmed_fails_and_its_connection_is_not_kept(monkeypa
     broker, conn = confirming_broker(monkeypatch, channel, confirm_timeout=0.2)
     out = broker._publish_batch(outgoing(2))
     assert all(isinstance(e, ChannelError) for e in out)
-    assert conn.released and broker._idle == []
+    assert conn.collected and broker._idle == []  # closed at once: a stuck broker would not answer a close
 
 
 def test_publish_raises_its_own_outcome(monkeypatch):
@@ -774,3 +784,26 @@ def test_a_refused_declare_sends_each_message_of_the_batch_alone(monkeypatch):
     assert isinstance(out[1], ChannelError) and "inequivalent" in str(out[1])
     monkeypatch.undo()
     assert broker.message_count(good) == 2
+
+
+def test_a_kept_connection_found_dead_at_write_is_replaced_once(monkeypatch):
+    dead, fresh = ConfirmingChannel(), ConfirmingChannel()
+    dead.dead = True
+    broker = Broker("memory://", retries=0)
+    kept, new = ChannelConnection(dead), ChannelConnection(fresh)
+    checkouts = iter([(kept, True), (new, False)])
+    monkeypatch.setattr(broker, "_checkout", lambda fresh=False: next(checkouts))
+    assert broker._publish_batch(outgoing(3)) == [None, None, None]
+    assert kept.collected and fresh.tag == 3 and broker._idle == [new]
+
+
+def test_a_confirm_timeout_on_a_kept_connection_is_not_sent_again(monkeypatch):
+    # the broker is slow or blocked, not gone: publishing the batch again would duplicate it
+    slow, spare = ConfirmingChannel(lambda tags: []), ConfirmingChannel()
+    broker = Broker("memory://", retries=0, confirm_timeout=0.2)
+    kept, other = ChannelConnection(slow), ChannelConnection(spare)
+    checkouts = iter([(kept, True), (other, False)])
+    monkeypatch.setattr(broker, "_checkout", lambda fresh=False: next(checkouts))
+    out = broker._publish_batch(outgoing(2))
+    assert all(isinstance(e, ChannelError) for e in out)
+    assert spare.tag == 0 and kept.collected  # nothing went out a second time

@@ -3,6 +3,7 @@
 import datetime as dt
 import threading
 
+import bson
 import pytest
 from mongoengine.errors import NotUniqueError
 
@@ -80,10 +81,15 @@ def test_submit_refuses_a_duplicate_key(actor):
         ("application/octet-stream", {"binary_size": 3}, {}, "blob-1"),
     ],
 )
-def test_a_submitted_record_is_what_mongoengine_writes_for_it(actor, content_type, message, params, binary_ref):
-    # the insert skips building the Execution document: what it writes must not differ
-    receipt = executions.submit(actor, "E1", "bob", content_type, message, params, binary_ref)
-    doc = Execution._get_collection().find_one({"_id": receipt.db_id})
+def test_a_submitted_record_is_what_mongoengine_writes_for_it(
+    actor, content_type, message, params, binary_ref, monkeypatch
+):
+    # the insert skips building the Execution document: what it writes must not differ, in
+    # field order and BSON types either
+    written = []
+    monkeypatch.setattr(executions._INSERTS, "submit", written.append)
+    executions.submit(actor, "E1", "bob", content_type, message, params, binary_ref)
+    doc = written[0]
     ex = Execution(
         db_id=doc["_id"],
         execution_id="E1",
@@ -96,7 +102,7 @@ def test_a_submitted_record_is_what_mongoengine_writes_for_it(actor, content_typ
         params=params,
         message_received_time=doc["message_received_time"],
     )
-    assert doc == ex.to_mongo().to_dict()
+    assert bson.encode(doc) == bson.encode(ex.to_mongo())
 
 
 def test_submit_answers_a_receipt_and_load_gives_the_stored_record(actor):
@@ -117,6 +123,14 @@ def test_a_batch_insert_fails_only_the_record_whose_key_exists(actor):
     assert outcomes[0] is None and outcomes[2] is None
     assert isinstance(outcomes[1], NotUniqueError) and f"{actor.db_id}_E2" in str(outcomes[1])
     assert [executions.get(actor.db_id, f"E{i}").message for i in (1, 2, 3)] == ["m1", "first", "m3"]
+
+
+def test_a_record_bson_cannot_hold_fails_in_its_own_submit_not_in_a_batch(actor, monkeypatch):
+    written = []
+    monkeypatch.setattr(executions._INSERTS, "submit", written.append)
+    with pytest.raises(OverflowError):
+        executions.submit(actor, "E1", "bob", "application/json", {"n": 2**70}, {})
+    assert written == []  # it never reached the group commit
 
 
 def test_concurrent_submits_each_record_their_own_execution(actor):

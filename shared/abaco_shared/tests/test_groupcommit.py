@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from abaco_shared import groupcommit
 from abaco_shared.groupcommit import GroupCommit
 
 
@@ -162,3 +163,108 @@ def test_many_threads_each_get_their_own_value():
 def test_max_batch_must_be_positive():
     with pytest.raises(ValueError):
         GroupCommit(lambda items: list(items), max_batch=0)
+
+
+# -- a caller's thread that goes away (SystemExit, KeyboardInterrupt) strands nobody ------------
+
+
+class _Interrupting(threading.Event):
+    """A slot's wake-up that raises KeyboardInterrupt: at once, or once it is set."""
+
+    def __init__(self, when: str) -> None:
+        super().__init__()
+        self.when = when
+
+    def wait(self, timeout=None):
+        if self.when == "promoted":
+            super().wait(5)
+        raise KeyboardInterrupt
+
+
+def interrupting_slots(monkeypatch, when: str):
+    """Slots of item "x" get an interrupting wake-up."""
+    real = groupcommit._Slot
+
+    def make(item):
+        slot = real(item)
+        if item == "x":
+            slot.wake = _Interrupting(when)
+        return slot
+
+    monkeypatch.setattr(groupcommit, "_Slot", make)
+
+
+def start(commit, item, out):
+    def call():
+        try:
+            out[item] = commit.submit(item)
+        except BaseException as exc:  # noqa: BLE001 - the test looks at what each thread raised
+            out[item] = exc
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("when", ["queued", "promoted"])
+def test_a_waiting_caller_that_is_interrupted_is_dropped_and_the_others_go_on(monkeypatch, when):
+    interrupting_slots(monkeypatch, when)
+    batches = []
+    release = threading.Event()
+
+    def flush(items):
+        batches.append(list(items))
+        if len(batches) == 1:
+            release.wait(5)
+        return [f"{i}!" for i in items]
+
+    commit = GroupCommit(flush, max_batch=1)
+    out: dict = {}
+    threads = [start(commit, "a", out)]
+    while not batches:
+        time.sleep(0.001)
+    threads.append(start(commit, "x", out))
+    if when == "queued":
+        threads[-1].join(5)  # gone before anything else happens
+    else:
+        wait_queued(commit, 1)
+    threads.append(start(commit, "c", out))
+    wait_queued(commit, 1 if when == "queued" else 2)
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert not any(t.is_alive() for t in threads)
+    assert out["a"] == "a!" and out["c"] == "c!" and isinstance(out["x"], KeyboardInterrupt)
+    assert batches == [["a"], ["c"]]  # the interrupted caller's item was never written
+    assert commit.submit("d") == "d!"  # and the group still has a leader when needed
+
+
+def test_a_leader_that_is_interrupted_fails_its_followers_with_an_ordinary_error():
+    release = threading.Event()
+    calls = []
+
+    def flush(items):
+        calls.append(list(items))
+        if len(calls) == 1:
+            release.wait(5)
+            return list(items)
+        if len(calls) == 2:
+            raise SystemExit("stopping")
+        return list(items)
+
+    commit = GroupCommit(flush)
+    out: dict = {}
+    threads = [start(commit, "a", out)]
+    while not calls:
+        time.sleep(0.001)
+    threads += [start(commit, "b", out), start(commit, "c", out)]
+    wait_queued(commit, 2)
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert out["a"] == "a"
+    leader, follower = (out["b"], out["c"]) if isinstance(out["b"], SystemExit) else (out["c"], out["b"])
+    assert isinstance(leader, SystemExit)
+    assert isinstance(follower, RuntimeError) and "stopped" in str(follower)
+    assert isinstance(follower.__cause__, SystemExit)
+    assert commit.submit("d") == "d"

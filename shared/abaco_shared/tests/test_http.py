@@ -87,6 +87,19 @@ def test_error_tree_maps_to_statuses(app):
     assert code == 500 and "secret detail" not in body["message"]
 
 
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (b'{"n": 18446744073709551616}', "fit in 64 bits"),
+        (b'{"a": [{"b\\u0000": 1}]}', "key with a NUL"),
+        (b"[" * 70 + b"]" * 70, "nested too deeply"),
+    ],
+)
+def test_json_that_mongodb_cannot_keep_is_a_clear_400(app, raw, fragment):
+    code, body = call(app, "POST", "/echo", raw, headers={"Authorization": app.token})
+    assert code == 400 and fragment in body["message"], body
+
+
 def test_malformed_json_is_a_clear_400(app):
     code, body = call(app, "POST", "/echo", b'{"a": ', headers={"Authorization": app.token})
     assert code == 400 and "not valid JSON" in body["message"]

@@ -208,6 +208,32 @@ def test_a_json_message_too_large_once_rendered_is_413(app, path):
     assert Execution.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type", "fragment"),
+    [
+        ('{"a": 100000000000000000000}', "application/json", "fit in 64 bits"),
+        ('[1, {"b": -9223372036854775809}]', "application/json", "fit in 64 bits"),
+        ('{"a\\u0000b": 1}', "application/json", "key with a NUL"),
+        ("a\x00b", "text/plain", "NUL character"),
+        ('{"message": "a\\u0000b"}', "application/json", "NUL character"),
+    ],
+)
+def test_a_message_no_store_or_container_can_keep_is_a_400(app, path, body, content_type, fragment):
+    # MongoDB cannot keep such an integer or key, a container's environment such a string: a
+    # clear 400 at once, never a 500 (or a message that can only fail later)
+    reply = call(app, "POST", path, body, content_type=content_type)
+
+    assert reply.status == 400 and fragment in reply.message, reply
+    assert Execution.objects.count() == 0
+
+
+def test_the_largest_64_bit_integers_and_nul_inside_json_strings_are_accepted(app, actor, path):
+    body = '{"max": 9223372036854775807, "min": -9223372036854775808, "s": "a\\u0000b"}'
+    ex = accepted(call(app, "POST", path, body, content_type="application/json"), actor)
+
+    assert ex.message == {"max": 2**63 - 1, "min": -(2**63), "s": "a\x00b"}
+
+
 # -- POST: who may send, and to which actor --------------------------------------------------
 
 
