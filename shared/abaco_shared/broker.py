@@ -299,7 +299,10 @@ class Broker:
                 batch.write()
             except Exception as exc:
                 refused = isinstance(exc, AmqpChannelError)  # the broker refused; the connection is fine
-                _release(conn) if refused else _discard(conn)
+                if refused:
+                    _release(conn)
+                else:
+                    _discard(conn)
                 if attempt == 1 and reused and not batch.confirmed_any and _stale(exc):
                     log.debug("a kept broker connection was stale; dropping the kept ones: %s", exc)
                     self.close()

@@ -13,58 +13,7 @@ from __future__ import annotations
 
 from ..errors import ConfigError
 from .loader import ENV_PREFIX, load_config, resolve_types
-from .sections import (
-    MAX_BINARY_LENGTH,
-    MAX_IDEMPOTENCY_WINDOW,
-    MAX_LEEWAY,
-    MAX_SOCKET_DIR,
-    MAX_SYNC_WAITS,
-    TOKEN_ALGORITHMS,
-    AuthConfig,
-    Config,
-    EventsConfig,
-    GeneralConfig,
-    HealthConfig,
-    HostConfig,
-    HttpConfig,
-    LogConfig,
-    MetricsConfig,
-    MongoConfig,
-    RabbitConfig,
-    RedisConfig,
-    SpawnerConfig,
-    TenantKey,
-    WorkerConfig,
-    parse_tenant_key,
-    with_credentials,
-)
+from .sections import *  # noqa: F403 - the sections' public names are the package's
+from .sections import __all__ as _SECTIONS
 
-__all__ = [
-    "Config",
-    "ConfigError",
-    "GeneralConfig",
-    "HttpConfig",
-    "MongoConfig",
-    "RedisConfig",
-    "RabbitConfig",
-    "AuthConfig",
-    "TenantKey",
-    "parse_tenant_key",
-    "HostConfig",
-    "SpawnerConfig",
-    "WorkerConfig",
-    "HealthConfig",
-    "EventsConfig",
-    "LogConfig",
-    "MetricsConfig",
-    "load_config",
-    "resolve_types",
-    "with_credentials",
-    "ENV_PREFIX",
-    "MAX_BINARY_LENGTH",
-    "MAX_IDEMPOTENCY_WINDOW",
-    "MAX_LEEWAY",
-    "MAX_SOCKET_DIR",
-    "MAX_SYNC_WAITS",
-    "TOKEN_ALGORITHMS",
-]
+__all__ = ["ConfigError", "ENV_PREFIX", "load_config", "resolve_types", *_SECTIONS]
