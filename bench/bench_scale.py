@@ -230,8 +230,9 @@ class Sender:
 
 
 # ------------------------------------------------------------------------------ 1. throughput
-def sdk_floor(cfg: Config, image: str, total: int, threads: int) -> float:
-    """Executions per second of ``threads`` threads looping the bare Docker SDK calls."""
+def sdk_floor(cfg: Config, image: str, total: int, threads: int) -> tuple[float, Cpu]:
+    """Executions per second of ``threads`` threads looping the bare Docker SDK calls, and the
+    CPU spent meanwhile: the loop's own (this process), the engine's and the containers'."""
     client = docker.APIClient(base_url=cfg.host.docker_url or "unix:///var/run/docker.sock")
     w = cfg.worker
     host_config = client.create_host_config(
@@ -259,11 +260,15 @@ def sdk_floor(cfg: Config, image: str, total: int, threads: int) -> float:
             client.logs(cid)
             client.remove_container(cid, force=True)
 
+    me = [str(os.getpid())]
+    m0, r0, i0 = cpu_ms(me), reaped_cpu_ms(), infra_cpu_ms()
     t0 = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         for f in [pool.submit(loop) for _ in range(threads)]:
             f.result()
-    return total / (time.perf_counter() - t0)
+    rate = total / (time.perf_counter() - t0)
+    m1, r1, i1 = cpu_ms(me), reaped_cpu_ms(), infra_cpu_ms()
+    return rate, Cpu(m1 - m0, r1 - r0, {k: i1[k] - i0[k] for k in i0}, {"the SDK loop": m1 - m0})
 
 
 @dataclass
@@ -434,7 +439,26 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 """
 
 
-def api_rates(api: Api, seconds: int, threads: int) -> tuple[float, float, float]:
+@dataclass
+class Rate:
+    """Requests per second of one wrk run, and the CPU (ms) each process group spent per request."""
+
+    rps: float
+    cpu: dict[str, float]
+
+
+def measured_wrk(url: str, seconds: int, headers: dict[str, str], script: str = "") -> Rate:
+    p0, i0 = platform_cpu_ms(), infra_cpu_ms()
+    t0 = time.perf_counter()
+    rps = wrk(url, seconds, headers, script)
+    elapsed = time.perf_counter() - t0
+    p1, i1 = platform_cpu_ms(), infra_cpu_ms()
+    served = max(rps * elapsed, 1.0)  # wrk's run is all but the whole window
+    spent = {k: v - p0.get(k, 0.0) for k, v in p1.items()} | {k: i1[k] - i0[k] for k in i0}
+    return Rate(rps, {k: v / served for k, v in spent.items() if v / served >= 0.005})
+
+
+def api_rates(api: Api, seconds: int, threads: int) -> tuple[float, Rate, Rate]:
     """(bare hello, GET /actors/{id}, POST .../messages) requests per second."""
     auth = {"Authorization": f"Bearer {api.token}"}
     with bare_hello(threads) as hello_url:
@@ -442,10 +466,10 @@ def api_rates(api: Api, seconds: int, threads: int) -> tuple[float, float, float
     aid = api.register("abaco/sleep:latest", name="bench-api", max_workers=1)  # one blocked worker
     try:
         api.wait_ready_workers(aid, 1)
-        get = wrk(f"{api.base}/actors/{aid}", seconds, auth)
+        get = measured_wrk(f"{api.base}/actors/{aid}", seconds, auth)
         # one long execution holds the actor's only worker: what wrk POSTs waits in the mailbox
         blocker = api.send(aid, SLEEP_SECONDS="600")
-        post = wrk(f"{api.base}/actors/{aid}/messages", seconds, auth, POST_SCRIPT)
+        post = measured_wrk(f"{api.base}/actors/{aid}/messages", seconds, auth, POST_SCRIPT)
         api.s.delete(f"{api.base}/actors/{aid}/messages", timeout=60)
         api.s.delete(f"{api.base}/actors/{aid}/executions/{blocker}", timeout=30)
     finally:
@@ -506,20 +530,20 @@ def throughput_section(api: Api, cfg: Config, args: argparse.Namespace) -> None:
     # measured between two floor runs (floor, 1 x 4, floor, 4 x 1, floor) and compared with
     # their mean, so that a steady drift cancels out
     floors, one4s, four1s, one4_ratios, four1_ratios = [], [], [], [], []
-    cpu: Cpu | None = None
+    cpu, floor_cpu = Cpu(), Cpu()
     for _ in range(args.rounds):
-        before = sdk_floor(cfg, args.image, args.n, 4)
+        before, cpu_f1 = sdk_floor(cfg, args.image, args.n, 4)
         one4, cpu_a = abaco_throughput(api, cfg, args.image, args.n, 1, 4)
-        between = sdk_floor(cfg, args.image, args.n, 4)
+        between, cpu_f2 = sdk_floor(cfg, args.image, args.n, 4)
         four1, cpu_b = abaco_throughput(api, cfg, args.image, args.n, 4, 1)
-        after = sdk_floor(cfg, args.image, args.n, 4)
+        after, cpu_f3 = sdk_floor(cfg, args.image, args.n, 4)
         floors += [before, between, after]
+        floor_cpu = floor_cpu.add(cpu_f1).add(cpu_f2).add(cpu_f3)
         one4s.append(one4)
         four1s.append(four1)
         one4_ratios.append(one4 / statistics.mean((before, between)))
         four1_ratios.append(four1 / statistics.mean((between, after)))
-        cpu = cpu_a.add(cpu_b) if cpu is None else cpu.add(cpu_a).add(cpu_b)
-    assert cpu is not None
+        cpu = cpu.add(cpu_a).add(cpu_b)
 
     def figures(rates: list[float], ratios: list[float]) -> str:
         each = " ".join(f"{r:.2f}" for r in ratios)
@@ -530,17 +554,26 @@ def throughput_section(api: Api, cfg: Config, args: argparse.Namespace) -> None:
     print(f"  {'abaco: 1 actor x 4 workers':44}{figures(one4s, one4_ratios)}")
     print(f"  {'abaco: 4 actors x 1 worker':44}{figures(four1s, four1_ratios)}")
 
-    runs = 2 * args.n * args.rounds
-    print(f"\n2. control-plane CPU per execution over those {runs} executions")
-    print(
-        f"  {'abaco processes (APIs, spawner, workers, health, clientg)':60}{cpu.platform / runs:7.1f} ms"
-        "   (target <= 15)"
-    )
+    runs, floor_runs = 2 * args.n * args.rounds, 3 * args.n * args.rounds
+    print(f"\n2. CPU per execution (ms): abaco over those {runs} executions, the floor over its {floor_runs}")
+    print(f"  {'':60}{'abaco':>7}  {'floor':>7}")
+
+    def row(name: str, ours: float | None, floor: float | None, note: str = "") -> None:
+        mine = f"{ours / runs:7.1f}" if ours is not None else f"{'':7}"
+        theirs = f"{floor / floor_runs:7.1f}" if floor is not None else f"{'':7}"
+        print(f"  {name:60}{mine}  {theirs}{note}")
+
+    # the floor's own process is its control plane: the SDK loop that drives the engine
+    row("abaco processes (APIs, spawner, workers, health, clientg)", cpu.platform, None, "   (target <= 15)")
     for name, value in sorted((cpu.by_program or {}).items(), key=lambda kv: -kv[1]):
-        print(f"    {name:58}{value / runs:7.1f} ms")
+        row(f"  {name}", value, None)
+    row("the floor's process (4 threads looping the Docker SDK)", None, floor_cpu.platform)
     for name in INFRA:
-        print(f"  {name:60}{(cpu.infra or {})[name] / runs:7.1f} ms")
-    print(f"  {'actor containers (their shims and processes)':60}{cpu.containers / runs:7.1f} ms")
+        row(name, (cpu.infra or {})[name], (floor_cpu.infra or {})[name])
+    row("actor containers (their shims and processes)", cpu.containers, floor_cpu.containers)
+    ours = cpu.platform + cpu.containers + sum((cpu.infra or {}).values())
+    theirs = floor_cpu.platform + floor_cpu.containers + sum((floor_cpu.infra or {}).values())
+    row("all of the above", ours, theirs)
 
 
 def startup_section(api: Api, cfg: Config, args: argparse.Namespace) -> None:
@@ -577,15 +610,24 @@ def api_section(api: Api, cfg: Config, args: argparse.Namespace) -> None:
     rounds = [api_rates(api, args.seconds, cfg.http.threads) for _ in range(args.rounds)]
     hellos = [hello for hello, _, _ in rounds]
 
-    def figures(rates: list[float], target: str) -> str:
-        ratios = [rate / hello for rate, hello in zip(rates, hellos, strict=True)]
+    def figures(rates: list[Rate], target: str) -> str:
+        ratios = [rate.rps / hello for rate, hello in zip(rates, hellos, strict=True)]
         each = " ".join(f"{r:.2f}" for r in ratios)
         median = statistics.median(ratios)
-        return f"{statistics.median(rates):8.0f}   {median:.2f} x floor   ({each}; target >= {target})"
+        return f"{statistics.median(r.rps for r in rates):8.0f}   {median:.2f} x floor   ({each}; target >= {target})"
 
+    def cpu_split(rates: list[Rate]) -> str:
+        names = {name for rate in rates for name in rate.cpu}
+        per = {name: statistics.median(rate.cpu.get(name, 0.0) for rate in rates) for name in names}
+        parts = [f"{name} {ms:.2f}" for name, ms in sorted(per.items(), key=lambda kv: -kv[1]) if ms >= 0.01]
+        return f"    CPU per request (ms, median of rounds): {', '.join(parts)}; all {sum(per.values()):.2f}"
+
+    gets, posts = [get for _, get, _ in rounds], [post for _, _, post in rounds]
     print(f"  {'bare waitress hello (floor)':44}{statistics.median(hellos):8.0f}")
-    print(f"  {'GET /actors/{id} through nginx':44}{figures([get for _, get, _ in rounds], '0.5')}")
-    print(f"  {'POST /actors/{id}/messages through nginx':44}{figures([post for _, _, post in rounds], '0.25')}")
+    print(f"  {'GET /actors/{id} through nginx':44}{figures(gets, '0.5')}")
+    print(cpu_split(gets))
+    print(f"  {'POST /actors/{id}/messages through nginx':44}{figures(posts, '0.25')}")
+    print(cpu_split(posts))
 
 
 if __name__ == "__main__":
