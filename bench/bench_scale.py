@@ -296,15 +296,25 @@ def wait_terminal_in_store(cfg: Config, tenant: str, pairs: list[tuple[str, str]
     auth = {"username": m.user, "password": m.password, "authSource": m.auth_source} if m.password else {}
     with pymongo.MongoClient(m.url, **auth) as client:
         coll = client[m.db]["executions"]
-        pending = {f"{tenant}_{aid}_{eid}" for aid, eid in pairs}
+        order = [f"{tenant}_{aid}_{eid}" for aid, eid in pairs]  # as sent
+        pending = set(order)
         deadline = time.monotonic() + timeout
-        # only the executions still pending are asked about: a poll of all of them every 0.1 s
-        # cost MongoDB about 2 ms of CPU each, taken from the platform it measures
+
+        def terminal(keys: list[str]) -> set[str]:
+            found = coll.find({"_id": {"$in": keys}, "status": {"$in": list(TERMINAL)}}, {"_id": 1})
+            return {d["_id"] for d in found}
+
+        # each mailbox is first in, first out: the last messages sent end last, so a poll asks
+        # about the last 8 still pending, and about all of them only once those 8 have ended (a
+        # poll of 200 every 0.1 s cost MongoDB 1-2 ms of CPU, taken from the platform measured)
         while pending:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(pending)} executions not terminal within {timeout} s")
-            done = coll.find({"_id": {"$in": list(pending)}, "status": {"$in": list(TERMINAL)}}, {"_id": 1})
-            pending -= {d["_id"] for d in done}
+            tail = [key for key in reversed(order) if key in pending][:8]
+            ended = terminal(tail)
+            pending -= ended
+            if len(ended) == len(tail) and pending:
+                pending -= terminal(list(pending))
             if pending:
                 time.sleep(0.1)
 
