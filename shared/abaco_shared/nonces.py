@@ -133,11 +133,16 @@ def create(who: Principal, kind: str, name: str, object_key: str, request: Nonce
     return record
 
 
-def get(tenant: str, object_key: str, nonce_id: str) -> Nonce | None:
-    """The nonce ``nonce_id`` if it belongs to this object of this tenant."""
+def _levels_up_to(level: Permission) -> list[str]:
+    return [p.name for p in Permission if p <= level]
+
+
+def get(tenant: str, object_key: str, nonce_id: str, up_to: Permission = Permission.UPDATE) -> Nonce | None:
+    """The nonce ``nonce_id`` if it belongs to this object of this tenant and its level is at
+    most ``up_to`` (a nonce's id is a credential: a caller sees none above its own level)."""
     if not isinstance(nonce_id, str) or not nonce_id:
         return None
-    return Nonce.objects(db_id=nonce_id, tenant=tenant, object_key=object_key).first()
+    return Nonce.objects(db_id=nonce_id, tenant=tenant, object_key=object_key, level__in=_levels_up_to(up_to)).first()
 
 
 def find(nonce_id: str) -> Nonce | None:
@@ -148,16 +153,16 @@ def find(nonce_id: str) -> Nonce | None:
     return Nonce.objects(db_id=nonce_id, tenant=tenant).first()
 
 
-def list_for(tenant: str, object_key: str, limit: int, skip: int) -> list[Nonce]:
-    """A page of an object's nonces, newest first."""
+def list_for(tenant: str, object_key: str, limit: int, skip: int, up_to: Permission = Permission.UPDATE) -> list[Nonce]:
+    """A page of an object's nonces of a level at most ``up_to``, newest first."""
     if not limit:
         return []
-    qs = Nonce.objects(tenant=tenant, object_key=object_key).order_by("-create_time", "-db_id")
-    return list(qs.skip(skip).limit(limit))
+    qs = Nonce.objects(tenant=tenant, object_key=object_key, level__in=_levels_up_to(up_to))
+    return list(qs.order_by("-create_time", "-db_id").skip(skip).limit(limit))
 
 
-def count_for(tenant: str, object_key: str) -> int:
-    return int(Nonce.objects(tenant=tenant, object_key=object_key).count())
+def count_for(tenant: str, object_key: str, up_to: Permission = Permission.UPDATE) -> int:
+    return int(Nonce.objects(tenant=tenant, object_key=object_key, level__in=_levels_up_to(up_to)).count())
 
 
 def delete(record: Nonce) -> bool:

@@ -62,6 +62,34 @@ def test_nonce_permissions(make_client, tenant, client, actors):
     assert bob.call("POST", base).status_code == 403
 
 
+def test_a_caller_sees_only_nonces_at_or_below_its_own_level(make_client, tenant, client, actors):
+    """A nonce's id is a credential: showing an UPDATE nonce to a READ caller would hand it
+    UPDATE. Lists, counts and reads show a caller only the nonces its own level covers."""
+    actor = actors(ECHO)
+    base = f"/actors/{actor['id']}/nonces"
+    made = {level: client.ok("POST", base, json={"level": level}) for level in ("NONE", "READ", "EXECUTE", "UPDATE")}
+    bob = make_client("bob", tenant)
+    client.ok("POST", f"/actors/{actor['id']}/permissions", json={"user": "bob", "level": "READ"})
+    resp = bob.call("GET", base)
+    assert resp.status_code == 200, resp.text
+    assert {n["level"] for n in resp.json()["result"]} == {"NONE", "READ"}
+    assert resp.headers["X-Total-Count"] == "2"
+    for level in ("EXECUTE", "UPDATE"):
+        assert bob.call("GET", f"{base}/{made[level]['id']}").status_code == 404
+    assert bob.ok("GET", f"{base}/{made['READ']['id']}")["level"] == "READ"
+
+    # a READ nonce alone lists READ and NONE nonces only, and cannot reach the UPDATE one
+    read_only = nonce_call(client, "GET", base, made["READ"]["id"])
+    assert read_only.status_code == 200, read_only.text
+    assert {n["level"] for n in read_only.json()["result"]} == {"NONE", "READ"}
+    leaked = nonce_call(client, "GET", f"{base}/{made['UPDATE']['id']}", made["READ"]["id"])
+    assert leaked.status_code == 404
+
+    client.ok("POST", f"/actors/{actor['id']}/permissions", json={"user": "bob", "level": "EXECUTE"})
+    assert {n["level"] for n in bob.ok("GET", base)} == {"NONE", "READ", "EXECUTE"}
+    assert {n["level"] for n in client.ok("GET", base)} == {"NONE", "READ", "EXECUTE", "UPDATE"}
+
+
 def test_a_message_sent_with_only_a_nonce_runs_as_its_owner_without_the_nonce(client, actors):
     actor = actors(ECHO)
     nonce = client.ok("POST", f"/actors/{actor['id']}/nonces", json={"level": "EXECUTE", "max_uses": 3})

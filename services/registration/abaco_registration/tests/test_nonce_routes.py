@@ -86,11 +86,15 @@ def test_bad_bodies_are_400s_naming_the_field(app, actor, body, field):
 
 def test_nonces_need_read_to_see_and_update_to_change(app, actor):
     base = f"/actors/{actor.actor_id}/nonces"
-    nid = call(app, "POST", base).result["id"]
+    nid = call(app, "POST", base, json_body={"level": "READ"}).result["id"]
+    executes = call(app, "POST", base).result["id"]  # EXECUTE: above what bob will have
     assert call(app, "GET", base, user="bob").status == 404
     permissions.grant("dev", actor.db_id, "bob", Permission.READ)
-    assert call(app, "GET", base, user="bob").status == 200
+    listed = call(app, "GET", base, user="bob")
+    assert listed.status == 200 and [n["id"] for n in listed.result] == [nid]
     assert call(app, "GET", f"{base}/{nid}", user="bob").status == 200
+    assert call(app, "GET", f"{base}/{executes}", user="bob").status == 404  # its id is a credential
+    assert call(app, "GET", f"{base}/{executes}").status == 200
     assert call(app, "POST", base, user="bob").status == 403
     assert call(app, "DELETE", f"{base}/{nid}", user="bob").status == 403
     assert call(app, "GET", base, tenant="other").status == 404
