@@ -16,6 +16,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import math
 import re
 import socket
 import time
@@ -177,23 +178,34 @@ MAX_JSON_DEPTH = 64  # MongoDB refuses documents nested deeper than 100 levels
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what BSON (and so MongoDB) can keep
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON's \ud800 escapes: not Unicode text, and not UTF-8
+
+
 def _unstorable(value: Any, limit: int) -> str:
-    """Why a parsed JSON value cannot be stored ("" when it can): nested deeper than ``limit``,
-    an integer outside 64 bits, or an object key with a NUL character (BSON's keys end at one)."""
+    """Why a parsed JSON value cannot be stored or sent back ("" when it can): nested deeper
+    than ``limit``, an integer outside 64 bits, a number that is not finite (Python's parser
+    takes NaN, Infinity and 1e999), text with a lone surrogate, or an object key with a NUL
+    character (BSON's keys end at one)."""
     stack = [(value, 1)]
     while stack:
         item, level = stack.pop()
-        if isinstance(item, dict | list):
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return "has text that is not valid Unicode (a lone surrogate such as \\ud800)"
+        elif isinstance(item, dict | list):
             if level > limit:
                 return f"is nested too deeply (at most {limit} levels)"
             if isinstance(item, dict):
                 if any("\x00" in key for key in item):
                     return "has an object key with a NUL character"
+                stack.extend((key, level) for key in item)
                 stack.extend((child, level + 1) for child in item.values())
             else:
                 stack.extend((child, level + 1) for child in item)
         elif type(item) is int and not INT64_MIN <= item <= INT64_MAX:
             return "has an integer that does not fit in 64 bits (-2**63 to 2**63-1)"
+        elif type(item) is float and not math.isfinite(item):
+            return "has a number that is not finite (NaN or Infinity)"
     return ""
 
 
@@ -237,7 +249,13 @@ def form_or_json_object(max_length: int = 1_000_000) -> dict[str, Any]:
     camelCase field names under their snake_case names (:func:`snake_keys`)."""
     if is_form():
         forms = form_fields(max_length)
-        return snake_keys({k: forms.getunicode(k) for k in forms.keys()})
+        fields = {}
+        for name in forms.keys():
+            value = forms.getunicode(name)  # None: not UTF-8
+            if value is None:
+                raise ValidationError(f"The form field {name!r} is not valid UTF-8 text.")
+            fields[name] = value
+        return snake_keys(fields)
     body = json_body()
     if not isinstance(body, dict):
         raise ValidationError("The request body must be a JSON object.")

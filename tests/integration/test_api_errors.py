@@ -154,3 +154,36 @@ def test_hostile_inputs_get_json_400s_not_500s(client, actors):
         assert resp.json()["status"] == "error"
     resp = client.call("GET", "/actors", headers={"X-Request-Id": "\xff\xfe"})
     assert resp.status_code == 200 and resp.headers["X-Request-Id"] != "\xff\xfe"
+
+
+def test_text_that_is_not_unicode_and_numbers_that_are_not_finite_are_400s(client, actors):
+    """A lone UTF-16 surrogate in JSON (\\ud800) is not Unicode text and cannot be stored; bytes
+    that are not UTF-8 in a form field or a query parameter are not text either; NaN and
+    Infinity are not JSON numbers (an answer carrying them is not JSON). Each is a 400 naming
+    the problem, on every API, never a 500 and never stored."""
+    actor = actors("abaco/echo:latest")
+    aid = actor["id"]
+    as_json = {"Content-Type": "application/json"}
+    as_form = {"Content-Type": "application/x-www-form-urlencoded"}
+    cases = [
+        ("POST", "/actors", '{"image": "abaco/echo:latest", "name": "\\ud800"}', as_json, "Unicode"),
+        ("POST", "/actors", '{"image": "abaco/echo:latest", "hints": ["\\udfff"]}', as_json, "Unicode"),
+        ("PUT", f"/actors/{aid}", '{"image": "abaco/echo:latest", "description": "\\ud800"}', as_json, "Unicode"),
+        ("POST", f"/actors/{aid}/nonces", '{"level": "READ", "description": "\\ud800"}', as_json, "Unicode"),
+        ("POST", f"/actors/{aid}/state", '{"s": "\\ud800"}', as_json, "Unicode"),
+        ("POST", f"/actors/{aid}/messages", '{"m": "\\ud800"}', as_json, "Unicode"),
+        ("POST", f"/actors/{aid}/messages", '{"\\ud800": 1}', as_json, "Unicode"),
+        ("POST", f"/actors/{aid}/messages", '{"a": NaN}', as_json, "finite"),
+        ("POST", f"/actors/{aid}/messages", '{"a": 1e999}', as_json, "finite"),
+        ("POST", f"/actors/{aid}/messages", "[-Infinity]", as_json, "finite"),
+        ("POST", f"/actors/{aid}/messages", "message=%ff%fe", as_form, "UTF-8"),
+        ("POST", f"/actors/{aid}/messages", "message=%ED%A0%80", as_form, "UTF-8"),
+        ("POST", f"/actors/{aid}/messages?x=%ED%A0%80", '{"m": 1}', as_json, "UTF-8"),
+        ("POST", "/actors", "image=abaco%2Fecho%3Alatest&name=%FF", as_form, "UTF-8"),
+    ]
+    for method, path, body, headers, says in cases:
+        resp = client.call(method, path, data=body.encode(), headers=headers)
+        error = _json_error(resp, 400)
+        assert says in error["message"], (method, path, body, error["message"])
+    assert client.ok("GET", f"/actors/{aid}/executions")["executions"] == []  # nothing was queued
+    assert client.ok("GET", f"/actors/{aid}")["description"] == ""

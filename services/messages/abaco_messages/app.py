@@ -12,7 +12,7 @@ from abaco_shared.broker import Broker
 from abaco_shared.channels import MailboxChannel
 from abaco_shared.config import Config
 from abaco_shared.enums import Permission
-from abaco_shared.http import AbacoApp, ok, principal, query_flag, raw
+from abaco_shared.http import AbacoApp, ok, principal, query_flag, query_items, raw
 from abaco_shared.idempotency import KEY_HEADER, KEY_PARAM, IdempotencyKey, parse_key
 from abaco_shared.limits import SyncGate
 from abaco_shared.lookup import get_actor, get_actor_shared
@@ -31,8 +31,9 @@ RESERVED_PARAMS = {"message", "x-nonce", "access_token", "token", TIMEOUT_PARAM,
 
 
 def message_params() -> dict[str, str]:
-    """The query parameters that become the execution's environment."""
-    return {k: request.query.getunicode(k) for k in request.query.keys() if k not in RESERVED_PARAMS}
+    """The query parameters that become the execution's environment (the last of a repeated
+    one), decoded as UTF-8: a 400 for one that is not."""
+    return {k: v for k, v in query_items() if k not in RESERVED_PARAMS}
 
 
 def idempotency_key(window: int) -> IdempotencyKey | None:

@@ -70,7 +70,10 @@ def read_message(max_length: int) -> tuple[Any, str]:
         forms = form_fields(max_length)
         if "message" not in forms:
             raise ValidationError("Missing message: send a 'message' form field or a JSON body.")
-        return forms.getunicode("message"), ContentType.STR.value
+        message = forms.getunicode("message")  # None: not UTF-8
+        if message is None:
+            raise ValidationError("The 'message' form field is not valid UTF-8 text.")
+        return message, ContentType.STR.value
     raw = request.body.read()
     if not raw.strip():
         raise ValidationError("Missing message: the request body is empty.")

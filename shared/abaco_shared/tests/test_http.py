@@ -93,11 +93,23 @@ def test_error_tree_maps_to_statuses(app):
         (b'{"n": 18446744073709551616}', "fit in 64 bits"),
         (b'{"a": [{"b\\u0000": 1}]}', "key with a NUL"),
         (b"[" * 70 + b"]" * 70, "nested too deeply"),
+        (b'{"a": "x\\ud800y"}', "not valid Unicode"),
+        (b'{"a": {"\\udfff": 1}}', "not valid Unicode"),
+        (b'[["\\ud83d"]]', "not valid Unicode"),
+        (b'{"a": NaN}', "not finite"),
+        (b'{"a": [Infinity]}', "not finite"),
+        (b'{"a": -1e999}', "not finite"),
     ],
 )
 def test_json_that_mongodb_cannot_keep_is_a_clear_400(app, raw, fragment):
     code, body = call(app, "POST", "/echo", raw, headers={"Authorization": app.token})
     assert code == 400 and fragment in body["message"], body
+
+
+def test_a_surrogate_pair_is_text_and_large_finite_numbers_are_numbers(app):
+    body = b'{"emoji": "\\ud83d\\ude00", "big": 1.7e308, "tiny": -5e-324}'
+    code, answer = call(app, "POST", "/echo", body, headers={"Authorization": app.token})
+    assert code == 200, answer
 
 
 def test_malformed_json_is_a_clear_400(app):
