@@ -9,8 +9,9 @@ execution carries the same blob id).
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import mongoengine
@@ -42,10 +43,12 @@ CHUNK_SIZE = 1024 * 1024  # GridFS chunk size, and the size of each read and wri
 
 @dataclass(frozen=True)
 class Blob:
-    """A stored payload: its id in the blob store and its size in bytes."""
+    """A stored payload: its id in the blob store, its size in bytes, and (when it was stored by
+    this process) the SHA-256 of its bytes, hex."""
 
     blob_id: str
     size: int
+    sha256: str = field(default="", compare=False)  # known only to the process that stored it
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ def store(stream: BinaryIO, size: int, actor_dbid: str, execution_id: str = "") 
     failure leaves no blob behind: the chunks written so far are removed.
     """
     grid_in = _bucket().open_upload_stream(actor_dbid, metadata={"execution_id": execution_id})
+    digest = hashlib.sha256()
     try:
         remaining = size
         while remaining > 0:
@@ -92,12 +96,13 @@ def store(stream: BinaryIO, size: int, actor_dbid: str, execution_id: str = "") 
                     "nothing was stored."
                 )
             grid_in.write(chunk)
+            digest.update(chunk)
             remaining -= len(chunk)
         grid_in.close()
     except BaseException:
         _abort(grid_in, actor_dbid)
         raise
-    return Blob(str(grid_in._id), size)
+    return Blob(str(grid_in._id), size, digest.hexdigest())
 
 
 def _abort(grid_in: GridIn, actor_dbid: str) -> None:

@@ -125,8 +125,9 @@ def parse_key(header: str | None, param: str | None, window: int) -> Idempotency
     return IdempotencyKey(value, window)
 
 
-def fingerprint(content_type: str, message: Any, params: dict[str, str]) -> str:
-    """A digest of what a request asks to run, to tell a repeat from another message."""
+def fingerprint(content_type: str, message: Any, params: dict[str, str], content: str = "") -> str:
+    """A digest of what a request asks to run, to tell a repeat from another message
+    (``content``: the SHA-256 of a binary message's bytes)."""
     digest = hashlib.sha256(content_type.encode())
     digest.update(b"\0")
     if isinstance(message, bytes | bytearray | memoryview):
@@ -137,6 +138,8 @@ def fingerprint(content_type: str, message: Any, params: dict[str, str]) -> str:
         digest.update(json.dumps(message, sort_keys=True, default=repr).encode())
     run_params = {k: v for k, v in params.items() if k not in ANSWER_PARAMS}
     digest.update(b"\0" + json.dumps(run_params, sort_keys=True).encode())
+    if content:
+        digest.update(b"\0c" + content.encode())
     return digest.hexdigest()
 
 

@@ -102,3 +102,20 @@ def test_keys_are_checked_and_never_reused_for_another_message(client, actors):
     other = client.call("POST", path, data={"message": "second"}, headers={"Idempotency-Key": key})
     assert other.status_code == 409 and "another message" in other.json()["message"]
     assert len(executions_of(client, actor["id"])) == 1
+
+
+def test_a_binary_repeat_must_carry_the_same_bytes(client, actors):
+    """A binary body is part of what a key stands for: the same bytes again answer the first
+    execution (and store nothing more); other bytes of the same length are a 409."""
+    actor = actors("abaco/echo:latest")
+    path = f"/actors/{actor['id']}/messages"
+    key = f"kb-{uuid.uuid4().hex}"
+    headers = {"Content-Type": "application/octet-stream", "Idempotency-Key": key}
+    first = client.ok("POST", path, data=b"\x00\x01payload", headers=headers)
+    again = client.ok("POST", path, data=b"\x00\x01payload", headers=headers)
+    assert again["execution_id"] == first["execution_id"]
+    other = client.call("POST", path, data=b"\x00\x02payload", headers=headers)
+    assert other.status_code == 409 and "another message" in other.json()["message"], other.text
+    assert len(executions_of(client, actor["id"])) == 1
+    usage = client.ok("GET", f"/actors/{actor['id']}/executions/{first['execution_id']}")
+    assert usage["status"] in ("SUBMITTED", "RUNNING", "COMPLETE")

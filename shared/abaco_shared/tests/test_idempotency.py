@@ -2,11 +2,12 @@
 with the same key answers the first execution, race-free, within its window; keys are validated."""
 
 import datetime as dt
+import io
 import threading
 
 import pytest
 
-from abaco_shared import actors, executions, idempotency
+from abaco_shared import actors, blobs, executions, idempotency
 from abaco_shared.auth import Principal
 from abaco_shared.channels import MailboxChannel
 from abaco_shared.enums import ExecutionOutcome, ExecutionStatus, Role
@@ -129,6 +130,26 @@ def test_the_same_key_for_another_message_is_a_409(actor, broker):
     with pytest.raises(Conflict, match="already used for another message") as err:
         send(actor, broker, "goodbye")
     assert err.value.http_status == 409
+    assert queued(broker, actor) == 1
+
+
+def binary(data: bytes, key=KEY):
+    return IncomingMessage(
+        {"binary_size": len(data)},
+        "application/octet-stream",
+        {},
+        payload=blobs.Upload(io.BytesIO(data), len(data)),
+        idempotency=key,
+    )
+
+
+def test_a_binary_repeat_must_carry_the_same_bytes_and_leaves_no_copy(actor, broker):
+    first = submit_message(actor, ALICE, binary(b"\x00\x01abc"), broker, "http://api")
+    again = submit_message(actor, ALICE, binary(b"\x00\x01abc"), broker, "http://api")
+    assert again.execution_id == first.execution_id
+    with pytest.raises(Conflict, match="another message"):
+        submit_message(actor, ALICE, binary(b"\x00\x02abc"), broker, "http://api")  # same length
+    assert [b.size for b in blobs.for_actor(actor.db_id)] == [5]  # the first message's payload only
     assert queued(broker, actor) == 1
 
 

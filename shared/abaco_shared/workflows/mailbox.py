@@ -68,8 +68,9 @@ def submit_message(
     a message that was refused never runs. If step 4 fails the message stays queued and the error
     is only logged: health requests a worker for any actor with waiting messages.
     With an Idempotency-Key, the key is claimed before step 2 and a repeat answers the first
-    execution instead (``idempotency``: race-free; released when step 3 fails; a binary body is
-    not compared, only its content type and parameters).
+    execution instead (``idempotency``: race-free; released when step 3 fails). A binary body is
+    stored before its key is claimed, so that its bytes (their SHA-256) are part of what a repeat
+    must match; a repeat's copy, or one whose key is refused, is deleted again.
     """
     if actor.status == ActorStatus.SHUTTING_DOWN.value:
         raise Conflict(f"Actor {actor.actor_id} is being deleted; it takes no more messages.")
@@ -77,12 +78,23 @@ def submit_message(
         raise Conflict(f"Actor {actor.actor_id} is in ERROR and cannot run messages: {actor.status_message}")
     execution_id = new_id()
     admission = None
+    blob = None
     if incoming.idempotency is not None:
-        digest = idempotency.fingerprint(incoming.content_type, incoming.message, incoming.params)
-        admission = idempotency.admit(actor, sender, incoming.idempotency, digest, execution_id)
+        if isinstance(incoming.payload, blobs.Upload):
+            blob = blobs.save(incoming.payload, actor.db_id, execution_id)
+        try:
+            digest = idempotency.fingerprint(
+                incoming.content_type, incoming.message, incoming.params, blob.sha256 if blob else ""
+            )
+            admission = idempotency.admit(actor, sender, incoming.idempotency, digest, execution_id)
+        except BaseException:
+            _discard(blob)
+            raise
         if admission.replay is not None:
+            _discard(blob)
             return admission.replay
-    blob = blobs.save(incoming.payload, actor.db_id, execution_id) if incoming.payload else None
+    if blob is None and incoming.payload is not None:
+        blob = blobs.save(incoming.payload, actor.db_id, execution_id)
     ex = executions.submit(
         actor,
         execution_id,
@@ -115,6 +127,16 @@ def submit_message(
     except AbacoError as exc:
         log.error("could not request a worker: %s", exc, extra={"actor_id": actor.db_id})
     return ex
+
+
+def _discard(blob: blobs.Blob | None) -> None:
+    """Delete a payload stored for a message that will not run (a repeat, or a refused key)."""
+    if blob is None:
+        return
+    try:
+        blobs.delete(blob.blob_id)
+    except Exception as exc:  # the actor's payloads all go with it; the request's answer matters more
+        log.warning("could not delete an unused binary payload: %s", exc, extra={"blob_id": blob.blob_id})
 
 
 def purge_mailbox(actor: Actor, broker: Broker) -> int:
