@@ -466,16 +466,55 @@ def serve(app: bottle.Bottle, listener: socket.socket, threads: int) -> None:
 
     Every thread may hold a connection (a synchronous call holds one for minutes), so waitress
     accepts ``threads + 100`` connections (its default limit is 100) and polls them with poll(),
-    which has no FD_SETSIZE limit.
+    which has no FD_SETSIZE limit. The errors waitress answers itself, before the app sees a
+    request (a malformed request line or header, a path that is not text), are in the JSON
+    envelope too.
     """
-    import waitress
+    from waitress.server import BaseWSGIServer, create_server
 
-    waitress.serve(
+    dispatchers: dict[int, Any] = {}
+    server = create_server(
         app,
+        map=dispatchers,
         sockets=[listener],
         threads=threads,
         connection_limit=threads + 100,
         asyncore_use_poll=True,
         ident="abaco",
-        _quiet=True,
     )
+    channel = _json_error_channel(getattr(getattr(app, "envelope", None), "version", ""))
+    for dispatcher in dispatchers.values():
+        if isinstance(dispatcher, BaseWSGIServer):
+            dispatcher.channel_class = channel
+    server.run()
+
+
+# what waitress says when it refuses a request itself, said so that a client knows what to change
+_WAITRESS_DETAILS = {
+    "Bad URI": "the path or query is not valid (percent-encode every byte that is not printable ASCII)",
+    "Invalid header": "a header is malformed (a header value may not hold control characters)",
+}
+
+
+def _json_error_channel(version: str) -> type:
+    """waitress's connection class, answering its own errors in the JSON envelope."""
+    from waitress.channel import HTTPChannel
+    from waitress.task import ErrorTask
+
+    class JsonErrorTask(ErrorTask):
+        def execute(self) -> None:
+            error = self.request.error
+            detail = _WAITRESS_DETAILS.get(str(error.body), str(error.body))
+            message = f"{error.reason}: {detail}".rstrip(". ") + "."
+            envelope = {"status": "error", "message": message, "result": None, "version": version}
+            body = (json.dumps(envelope) + "\n").encode()
+            self.status = f"{error.code} {error.reason}"
+            self.response_headers.append(("Content-Type", "application/json"))
+            self.set_close_on_finish()
+            self.content_length = len(body)
+            self.write(body)
+
+    class JsonErrorChannel(HTTPChannel):
+        error_task_class = JsonErrorTask
+
+    return JsonErrorChannel

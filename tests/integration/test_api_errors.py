@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import urllib.parse
+
 import requests
 
 from abaco_shared.enums import Role
@@ -187,3 +191,37 @@ def test_text_that_is_not_unicode_and_numbers_that_are_not_finite_are_400s(clien
         assert says in error["message"], (method, path, body, error["message"])
     assert client.ok("GET", f"/actors/{aid}/executions")["executions"] == []  # nothing was queued
     assert client.ok("GET", f"/actors/{aid}")["description"] == ""
+
+
+def _raw(base: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are (no client library would send these) and read the whole answer."""
+    url = urllib.parse.urlsplit(base)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_requests_refused_before_the_api_sees_them_get_the_json_envelope_too(stack, client):
+    """nginx and waitress refuse some requests themselves (a header too large, an HTTP version,
+    a path that is not text, a control character in a header): their answers are JSON as well."""
+    auth = f"Authorization: {client.session.headers['Authorization']}\r\n".encode()
+    cases = [
+        (b"GET /actors/\xff\xfe HTTP/1.1\r\n", b"", 400, "percent-encode"),
+        (b"GET /actors?\xff=\xfe HTTP/1.1\r\n", b"", 400, "percent-encode"),
+        (b"GET /actors HTTP/2.0\r\n", b"", 505, "HTTP version"),
+        (b"GET /actors HTTP/1.1\r\n", b"X-Big: " + b"a" * 20_000 + b"\r\n", 400, "too large"),
+        (b"GET /actors HTTP/1.1\r\n", b"Idempotency-Key: a\x7fb\r\n", 400, "control characters"),
+    ]
+    for line, extra, status, says in cases:
+        request = line + b"Host: 127.0.0.1\r\n" + auth + extra + b"Connection: close\r\n\r\n"
+        code, headers, body = _raw(stack, request)
+        assert code == status, (line, extra[:30], code, body[:200])
+        assert headers["content-type"].startswith("application/json"), (line, headers)
+        error = json.loads(body)
+        assert error["status"] == "error" and error["result"] is None and says in error["message"], error
