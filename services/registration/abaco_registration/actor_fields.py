@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,18 @@ _MEM = re.compile(r"^[0-9]+[bkmgBKMG]?$")
 _HINT_FORBIDDEN = set("\"'{}[]")
 _TYPES = ("none", "bin", "json")
 _WEBHOOK = re.compile(r"^https?://[^\s]+$")
+
+
+def _valid_webhook(url: str) -> bool:
+    """An http(s) URL with a host, whose port (if any) is a number: what the events agent can call."""
+    if not _WEBHOOK.match(url):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return bool(parts.hostname)
 
 
 def _snake(key: str) -> str:
@@ -164,10 +177,11 @@ def parse_actor_body(
     if not image:
         raise ValidationError(IMAGE_REQUIRED)
     if len(image) > 255 or not _IMAGE.match(image):
-        raise ValidationError(f"Invalid image: {image!r} is not a Docker image reference.")
+        shown = image if len(image) <= 100 else image[:100] + "..."
+        raise ValidationError(f"Invalid image: {shown!r} is not a Docker image reference.")
     if given.get("type") is not None and given["type"] not in _TYPES:
         raise ValidationError(f"Invalid type: {given['type']!r}; use one of {', '.join(_TYPES)}.")
-    if given.get("webhook") and not _WEBHOOK.match(given["webhook"]):
+    if given.get("webhook") and not _valid_webhook(given["webhook"]):
         raise ValidationError("Invalid webhook: expected an http:// or https:// URL.")
     cron_on = given.get("cron_on") if "cron_on" in posted else None  # reference 3.8; see cron.schedule_fields
     stored = current.get("cron_schedule") if current is not None else None
@@ -194,6 +208,11 @@ def parse_actor_body(
             raise ValidationError(f"Invalid {name}: too large.")
     if given.get("stateless") is False and given.get("max_workers") not in (None, 1):
         raise ValidationError(STATEFUL_ONE_WORKER)
+    fewest, most = given.get("min_workers"), given.get("max_workers")
+    if fewest is not None and most is not None and fewest > most:
+        raise ValidationError(f"Invalid min_workers: {fewest} is more than max_workers ({most}).")
+    if given.get("stateless") is False and fewest not in (None, 0, 1):
+        raise ValidationError("Invalid min_workers: stateful actors have exactly 1 worker.")
     queue = given.get("queue") or "default"
     if queue not in host_queues:
         raise ValidationError(f"Invalid queue: {queue!r}; known queues: {', '.join(host_queues)}.")

@@ -43,12 +43,30 @@ def test_ignored_fields_from_old_clients_are_dropped():
         ({"image": "a", "max_run_time": "soon"}, "max_run_time"),
         ({"image": "a", "default_environment": {"A=B": "x"}}, "default_environment"),
         ({"image": "a", "default_environment": {"A": {"nested": 1}}}, "default_environment"),
+        ({"image": "a", "webhook": "http://[::1"}, "webhook"),
+        ({"image": "a", "webhook": "https://host:port/x"}, "webhook"),
+        ({"image": "a", "webhook": "http:///nohost"}, "webhook"),
+        ({"image": "a", "stateless": False, "min_workers": 2}, "min_workers"),
     ],
 )
 def test_bad_fields_name_the_field(body, fragment):
     with pytest.raises(ValidationError) as err:
         parse_actor_body(body, USER, QUEUES)
     assert fragment in str(err.value)
+
+
+def test_min_workers_may_not_exceed_max_workers():
+    with pytest.raises(ValidationError, match="min_workers: 5 is more than max_workers \\(2\\)"):
+        parse_actor_body({"image": "a", "min_workers": 5, "max_workers": 2}, PRIV, QUEUES)
+    assert parse_actor_body({"image": "a", "min_workers": 2, "max_workers": 2}, PRIV, QUEUES)["min_workers"] == 2
+
+
+def test_a_good_webhook_is_kept_and_a_long_bad_image_is_not_echoed_whole():
+    url = "https://[::1]:8443/hook?x=1"
+    assert parse_actor_body({"image": "a", "webhook": url}, USER, QUEUES)["webhook"] == url
+    with pytest.raises(ValidationError) as err:
+        parse_actor_body({"image": "BAD " * 50_000}, USER, QUEUES)
+    assert len(str(err.value)) < 200
 
 
 def test_privileged_fields_need_the_role():
