@@ -146,8 +146,17 @@ def page_params(limit: str | None, skip: str | None, default_limit: int = 100) -
     return lim, skp
 
 
+_TRUE, _FALSE = ("true", "1", "yes", "on", "y"), ("false", "0", "no", "off", "n", "")
+
+
 def query_flag(name: str) -> bool:
-    return (request.query.get(name) or "").strip().lower() in ("true", "1", "yes")
+    """A yes/no query parameter (absent or empty: no); a 400 for a value that is neither."""
+    value = (request.query.get(name) or "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValidationError(f"Invalid {name}: {value[:40]!r}; use true or false.")
 
 
 def query_items() -> list[tuple[str, str]]:

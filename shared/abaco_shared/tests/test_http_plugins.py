@@ -365,12 +365,18 @@ def test_json_body_optional(app):
         ("a=true&b=1&c=yes", {"a": True, "b": True, "c": True}),
         ("a=TRUE&b=%201%20&c=Yes", {"a": True, "b": True, "c": True}),
         ("a=false&b=0&c=no", {"a": False, "b": False, "c": False}),
-        ("a=&b=y&c=on", {"a": False, "b": False, "c": False}),
+        ("a=&b=n&c=OFF", {"a": False, "b": False, "c": False}),
+        ("a=y&b=on&c=", {"a": True, "b": True, "c": False}),
     ],
 )
 def test_query_flag(app, query, expected):
     _, _, out = call_json(app, "GET", "/flags?" + query)
     assert out["result"] == {**expected, "absent": False}
+
+
+def test_a_flag_that_is_neither_yes_nor_no_is_a_400(app):
+    code, _, out = call_json(app, "GET", "/flags?b=maybe")
+    assert code == 400 and "Invalid b" in out["message"] and "true or false" in out["message"]
 
 
 def test_display_time():
