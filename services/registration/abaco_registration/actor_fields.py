@@ -166,6 +166,14 @@ def parse_actor_body(
             raise ValidationError(f"Unknown field: {key}.")
         given[name] = _coerce(name, FIELDS[name][0], value)
     posted = set(given)
+    if current is not None and not who.is_privileged:
+        # the code and settings of an actor that runs privileged, or as its image's own user, are
+        # a privileged user's to change: its image, environment and the rest run with them
+        held = [name for name in ("privileged", "use_container_uid") if current.get(name)]
+        if held:
+            raise PermissionDenied(
+                f"Not authorized -- this actor runs with {' and '.join(held)}; only privileged users may update it."
+            )
     for name in PRIVILEGED_FIELDS:
         default = FIELDS[name][1]
         changed = current is None or given.get(name) != current.get(name)

@@ -7,7 +7,7 @@ from typing import Any
 from abaco_shared import actors
 from abaco_shared.auth import Principal
 from abaco_shared.enums import Permission
-from abaco_shared.errors import NotFound
+from abaco_shared.errors import NotFound, PermissionDenied
 from abaco_shared.http import AbacoApp, form_or_json_object, json_body, ok, principal
 from abaco_shared.listing import list_or_search
 from abaco_shared.lookup import get_actor, get_actor_shared, read_actor
@@ -60,6 +60,9 @@ def install(app: AbacoApp, deps: RegistrationDeps) -> None:
         actor = get_actor(who, actor_id, Permission.UPDATE)
         body = form_or_json_object(ACTOR_BODY_MAX)
         values = parse_actor_body(body, who, queues, limits, current=current_values(actor))
+        if values.get("token") and not actor.token and who.user != actor.owner and not who.is_admin:
+            # its containers would get tokens of the owner: only the owner (or an admin) says so
+            raise PermissionDenied(f"Not authorized -- only the actor's owner ({actor.owner}) may turn token on.")
         update_actor(who, actor, values, parse_force(body), broker)
         return ok(shown(actor, who), "Actor updated successfully.")
 

@@ -100,3 +100,15 @@ def test_log_ex_defaults_from_config_is_capped_and_a_put_keeps_the_stored_value(
     assert parse_actor_body({"image": "a"}, USER, QUEUES, Limits())["log_ex"] is None
     stored = {"image": "a", "log_ex": None}
     assert parse_actor_body({"image": "b"}, USER, QUEUES, limits, current=stored)["log_ex"] is None
+
+
+def test_only_privileged_users_may_update_an_actor_that_runs_privileged_or_as_its_images_user():
+    for held in ("privileged", "use_container_uid"):
+        current = parse_actor_body({"image": "abaco/echo", held: True}, PRIV, QUEUES)
+        with pytest.raises(PermissionDenied, match=held):
+            parse_actor_body({"image": "abaco/other"}, USER, QUEUES, current=current)
+        with pytest.raises(PermissionDenied):
+            parse_actor_body({"description": "only this"}, USER, QUEUES, current=current)
+        assert parse_actor_body({"image": "abaco/other"}, PRIV, QUEUES, current=current)["image"] == "abaco/other"
+    tuned = parse_actor_body({"image": "abaco/echo", "max_workers": 4}, PRIV, QUEUES)
+    assert parse_actor_body({"image": "abaco/other"}, USER, QUEUES, current=tuned)["max_workers"] == 4
