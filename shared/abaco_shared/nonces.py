@@ -207,12 +207,17 @@ def required_level(method: str, path: str) -> Permission:
 def target_key(tenant: str, path: str) -> str | None:
     """The key of the object a (canonical) path names: ``/actors/<id or alias>/...`` names an
     actor (or an alias, by its key), ``/actors/aliases/<alias>/...`` an alias; collections, lists
-    and search name none (a nonce is refused there)."""
+    and search name none (a nonce is refused there), and neither do an object's nonces routes: a
+    nonce that could list, make or delete nonces would outlive its own uses."""
     parts = path.strip("/").split("/")
     if len(parts) < 2 or parts[0] != "actors" or not parts[1]:
         return None
     if parts[1] == "aliases":
+        if len(parts) >= 4 and parts[3] == "nonces":
+            return None
         return key_for(tenant, parts[2]) if len(parts) >= 3 and parts[2] else None
+    if len(parts) >= 3 and parts[2] == "nonces":
+        return None
     if parts[1] in COLLECTIONS:
         return None
     return key_for(tenant, parts[1])

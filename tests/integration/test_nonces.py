@@ -78,12 +78,18 @@ def test_a_caller_sees_only_nonces_at_or_below_its_own_level(make_client, tenant
         assert bob.call("GET", f"{base}/{made[level]['id']}").status_code == 404
     assert bob.ok("GET", f"{base}/{made['READ']['id']}")["level"] == "READ"
 
-    # a READ nonce alone lists READ and NONE nonces only, and cannot reach the UPDATE one
-    read_only = nonce_call(client, "GET", base, made["READ"]["id"])
-    assert read_only.status_code == 200, read_only.text
-    assert {n["level"] for n in read_only.json()["result"]} == {"NONE", "READ"}
-    leaked = nonce_call(client, "GET", f"{base}/{made['UPDATE']['id']}", made["READ"]["id"])
-    assert leaked.status_code == 404
+    # a nonce alone never reaches the nonces routes (an UPDATE one would mint unlimited ones),
+    # and a refused request uses none of its uses
+    for method, path, body in (
+        ("GET", base, None),
+        ("GET", f"{base}/{made['UPDATE']['id']}", None),
+        ("POST", base, {"level": "UPDATE"}),
+        ("DELETE", f"{base}/{made['READ']['id']}", None),
+    ):
+        refused = nonce_call(client, method, path, made["UPDATE"]["id"], json=body)
+        assert refused.status_code == 401 and "token" in refused.json()["message"], (method, path, refused.text)
+    assert client.ok("GET", f"{base}/{made['UPDATE']['id']}")["current_uses"] == 0
+    assert len(client.ok("GET", base)) == 4
 
     client.ok("POST", f"/actors/{actor['id']}/permissions", json={"user": "bob", "level": "EXECUTE"})
     assert {n["level"] for n in bob.ok("GET", base)} == {"NONE", "READ", "EXECUTE"}

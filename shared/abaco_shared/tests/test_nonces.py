@@ -176,7 +176,11 @@ def test_the_level_a_request_needs(method, path, level):
     [
         ("/actors/abc/messages", "dev_abc"),
         ("/actors/abc", "dev_abc"),
-        ("/actors/aliases/my.alias/nonces", "dev_my.alias"),
+        ("/actors/aliases/my.alias", "dev_my.alias"),
+        ("/actors/aliases/my.alias/nonces", None),  # nonces are managed with a token
+        ("/actors/aliases/my.alias/nonces/dev_x", None),
+        ("/actors/abc/nonces", None),
+        ("/actors/abc/nonces/dev_x", None),
         ("/actors/aliases", None),
         ("/actors/search/actors", None),
         ("/actors/configs/c", None),
