@@ -130,3 +130,16 @@ def test_synchronous_message_returns_the_logs_once_complete(client, actors):
     execution_id = resp.headers["X-Abaco-Execution-Id"]
     ex = client.ok("GET", f"/actors/{actor['id']}/executions/{execution_id}")
     assert ex["status"] == "COMPLETE" and ex["params"] == {"_abaco_synchronous": "true"}
+    assert (resp.headers["X-Abaco-Outcome"], resp.headers["X-Abaco-Exit-Code"]) == ("SUCCESS", "0")
+
+
+def test_a_synchronous_answer_says_how_a_failed_execution_ended(client, actors):
+    """The logs of a container that failed come back as they are (200, the original's answer),
+    with the execution's outcome and exit code in headers, so a caller need not ask again."""
+    actor = actors("abaco/fail:latest")
+    resp = client.call(
+        "POST", f"/actors/{actor['id']}/messages", data={"message": "x"}, params={"_abaco_synchronous": "true"}
+    )
+    assert resp.status_code == 200 and "failing: x" in resp.text, resp.text
+    assert resp.headers["X-Abaco-Answer"] == "logs"
+    assert (resp.headers["X-Abaco-Outcome"], resp.headers["X-Abaco-Exit-Code"]) == ("FAILED", "3")

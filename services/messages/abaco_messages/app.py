@@ -66,7 +66,10 @@ def make_app(
             ex = submit_message(actor, who, incoming, broker, api)
             answer = wait_for_answer(ex, signals, timeout)  # the first result, else the logs
         kind = "result" if answer.is_result else "logs"
-        return raw(answer.body, X_Abaco_Execution_Id=ex.execution_id, X_Abaco_Answer=kind)
+        ended = {"X_Abaco_Outcome": answer.outcome} if answer.outcome else {}
+        if answer.exit_code is not None:
+            ended["X_Abaco_Exit_Code"] = str(answer.exit_code)
+        return raw(answer.body, X_Abaco_Execution_Id=ex.execution_id, X_Abaco_Answer=kind, **ended)
 
     @app.get("/actors/<actor_id>/messages")
     def count(actor_id: str) -> dict[str, Any]:

@@ -22,10 +22,13 @@ TIMEOUT_PARAM = "_abaco_sync_timeout"
 
 @dataclass(frozen=True)
 class SyncAnswer:
-    """The raw body of a synchronous call: a result datagram, or the logs of the ended execution."""
+    """The raw body of a synchronous call: a result datagram, or the logs of the ended execution
+    with how it ended (its outcome, e.g. FAILED, and its container's exit code, if it ran)."""
 
     body: bytes
     is_result: bool
+    outcome: str | None = None
+    exit_code: int | None = None
 
 
 def sync_timeout_of(given: str | None, server_timeout: float) -> float:
@@ -65,5 +68,8 @@ def wait_for_answer(ex: executions.ExecutionRef, signals: CompletionSignals, tim
         if first is not None:
             return SyncAnswer(first, is_result=True)
         if woke is Signal.DONE:  # every result is stored before the execution ends: there is none
-            return SyncAnswer(logs.text_of(ex.db_id).encode(), is_result=False)
+            ended = executions.get_by_key(ex.db_id)
+            outcome = ended.outcome if ended is not None else None
+            exit_code = ended.exit_code if ended is not None else None
+            return SyncAnswer(logs.text_of(ex.db_id).encode(), False, outcome, exit_code)
         # the first result was taken by another reader (GET .../results): wait for the end
