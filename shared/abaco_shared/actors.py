@@ -12,10 +12,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import bson
+from mongoengine.errors import SaveConditionError
 
 from . import readcache
 from .enums import ActorStatus
-from .errors import PayloadTooLarge, ValidationError
+from .errors import Conflict, PayloadTooLarge, ValidationError
 from .ids import new_id
 from .models import Actor, utcnow
 from .paging import find_page
@@ -137,6 +138,7 @@ def apply_update(actor: Actor, values: dict[str, Any], force: bool) -> bool:
     its status goes back to SUBMITTED and new workers must replace the old ones."""
     # a new image, or tokens turned on or off: workers must be replaced (a worker's credential
     # for actor tokens is issued when it starts)
+    read_at = actor.revision  # the update applies to what the caller read, or not at all
     new_revision = (
         force
         or values.get("image", actor.image) != actor.image
@@ -149,7 +151,13 @@ def apply_update(actor: Actor, values: dict[str, Any], force: bool) -> bool:
         actor.revision += 1
         actor.status = ActorStatus.SUBMITTED.value
         actor.status_message = ""
-    actor.save()
+    try:
+        actor.save(save_condition={"revision": read_at, "status__ne": ActorStatus.SHUTTING_DOWN.value})
+    except SaveConditionError:
+        raise Conflict(
+            f"Actor {actor.actor_id} changed while this update was made (another update gave it a new "
+            "revision, or it is being deleted); read it again and send the update again."
+        ) from None
     _written(actor.db_id)
     return new_revision
 

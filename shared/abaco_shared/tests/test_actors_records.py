@@ -6,6 +6,7 @@ import pytest
 
 from abaco_shared import actors
 from abaco_shared.enums import ActorStatus
+from abaco_shared.errors import Conflict
 from abaco_shared.ids import is_id
 from abaco_shared.models import Actor
 
@@ -138,6 +139,25 @@ def test_update_with_the_same_image_keeps_revision_and_status():
     assert stored.status == ActorStatus.READY.value
     assert stored.status_message == "was fine"
     assert stored.last_update_time > T0
+
+
+def test_two_updates_made_from_the_same_read_give_one_new_revision_and_a_409():
+    first = make()
+    second = reload(first)  # both callers read revision 1
+    assert actors.apply_update(first, {"image": "abaco/one:1"}, force=False) is True
+    with pytest.raises(Conflict, match="changed while this update was made") as err:
+        actors.apply_update(second, {"image": "abaco/two:1"}, force=False)
+    assert err.value.http_status == 409
+    stored = reload(first)
+    assert (stored.image, stored.revision) == ("abaco/one:1", 2)
+
+
+def test_an_update_never_brings_back_an_actor_being_deleted():
+    actor = make()
+    Actor.objects(db_id=actor.db_id).update_one(set__status=ActorStatus.SHUTTING_DOWN.value)
+    with pytest.raises(Conflict):
+        actors.apply_update(actor, {"image": "abaco/other:1"}, force=False)
+    assert reload(actor).status == ActorStatus.SHUTTING_DOWN.value
 
 
 def test_update_without_an_image_keeps_revision():
