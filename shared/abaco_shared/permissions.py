@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import readcache
-from .auth import Principal
+from .auth import ANONYMOUS, Principal
 from .enums import Permission
 from .errors import PermissionDenied, ValidationError
 from .models import PermissionRecord
@@ -108,6 +108,8 @@ def parse_grant(body: dict[str, object]) -> tuple[str, Permission]:
     user, level = body.get("user"), body.get("level")
     if not isinstance(user, str) or not user or len(user) > 64 or set(user) - _USER_CHARS:
         raise ValidationError("Invalid user: 1-64 letters, digits, '-', '_', '.' or '@' (or ABACO_WORLD).")
+    if user.lower() == ANONYMOUS:  # the no-authentication caller: never a user to grant to
+        raise ValidationError(f"Invalid user: {user!r} is not a user name (use ABACO_WORLD for everyone).")
     if not isinstance(level, str):
         raise ValidationError("Invalid level: use NONE, READ, EXECUTE or UPDATE.")
     try:

@@ -147,6 +147,7 @@ def test_permissions_map_and_grants(app, actor):
         ({"user": "bob", "level": "OWNER"}, "Invalid level"),
         ({"level": "READ"}, "Invalid user"),
         ({"user": "b o b", "level": "READ"}, "Invalid user"),
+        ({"user": "Anonymous", "level": "READ"}, "not a user name"),
         ({"user": "alice", "level": "READ"}, "owns the actor"),
     ],
 )
