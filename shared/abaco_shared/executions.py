@@ -297,12 +297,15 @@ def complete(ex_dbid: str, done: Completion) -> bool:
     Only an unfinished execution is completed (an execution ends once); False when it had ended.
     ``cpu_ns``/``io_bytes`` of None (not measured) are recorded as null."""
     now = utcnow()
+    started = done.started_at or now
+    # the engine's own clock may put the end a millisecond before the start: never so here
+    finished = max(done.finished_at or now, started)
     values = {
         "status": ExecutionStatus.COMPLETE.value,
         "outcome": done.outcome.value,
         "exit_code": done.exit_code,
-        "start_time": done.started_at or now,
-        "finish_time": done.finished_at or now,
+        "start_time": started,
+        "finish_time": finished,
         "runtime": done.runtime_ms,
         "cpu": done.cpu_ns,
         "io": done.io_bytes,

@@ -85,8 +85,9 @@ _WEBHOOK = re.compile(r"^https?://[^\s]+$")
 
 
 def _valid_webhook(url: str) -> bool:
-    """An http(s) URL with a host, whose port (if any) is a number: what the events agent can call."""
-    if not _WEBHOOK.match(url):
+    """An http(s) URL of at most 2,048 characters with a host, whose port (if any) is a number:
+    what the events agent can call."""
+    if len(url) > 2048 or not _WEBHOOK.match(url):
         return False
     try:
         parts = urllib.parse.urlsplit(url)

@@ -272,6 +272,14 @@ def test_complete_without_times_uses_now(actor):
     assert got.final_state == {}
 
 
+def test_an_end_the_engine_puts_before_the_start_is_recorded_at_the_start(actor):
+    ex = submit(actor)
+    early = Completion(Out.SUCCESS, 0, T0, T0 - dt.timedelta(milliseconds=1), 0)
+    executions.complete(ex.db_id, early)
+    got = stored(ex)
+    assert got.start_time == got.finish_time == T0
+
+
 # end / end_pending / end_lost
 
 

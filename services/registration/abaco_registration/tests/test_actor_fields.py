@@ -46,6 +46,7 @@ def test_ignored_fields_from_old_clients_are_dropped():
         ({"image": "a", "webhook": "http://[::1"}, "webhook"),
         ({"image": "a", "webhook": "https://host:port/x"}, "webhook"),
         ({"image": "a", "webhook": "http:///nohost"}, "webhook"),
+        ({"image": "a", "webhook": "http://127.0.0.1/" + "x" * 2100}, "webhook"),
         ({"image": "a", "stateless": False, "min_workers": 2}, "min_workers"),
     ],
 )
