@@ -67,7 +67,9 @@ def test_workers_on_their_way_count_against_the_backlog(mongo, broker):
     assert scaler(broker).run().up == 0
 
 
-def test_one_claim_per_period_two_health_processes_do_not_double_scale(mongo, broker):
+def test_one_claim_per_period_two_health_processes_do_not_double_scale(mongo, broker, monkeypatch):
+    # one period for both passes: two passes that straddle a period's end would both claim
+    monkeypatch.setattr("abaco_health.autoscaler.claim_slot", lambda period=2, prefix="": f"{prefix}one-period")
     actor = new_actor()
     fill(broker, actor, 10)
     assert scaler(broker).run().up == 3
