@@ -4,8 +4,8 @@
 An actor's nonces need READ (list, get) or UPDATE (create, delete) on the actor; an alias's need
 that level on both the alias and the actor it names. A nonce's id is a credential, so a caller is
 shown only the nonces whose level its own covers: one with READ sees NONE and READ nonces, and an
-EXECUTE or UPDATE one is "not found" for it. A request authorised by a nonce cannot use these
-routes at all. Installed before the alias and actor routes.
+EXECUTE or UPDATE one is "not found" for it. A nonce is not accepted here at all
+(``nonces.target_key``). Installed before the alias and actor routes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from bottle import request, response
 from abaco_shared import nonces, permissions
 from abaco_shared.auth import Principal
 from abaco_shared.enums import Permission
-from abaco_shared.errors import NotFound, PermissionDenied
+from abaco_shared.errors import NotFound
 from abaco_shared.http import AbacoApp, form_or_json_object, is_form, ok, page_params, principal
 from abaco_shared.listing import TOTAL_HEADER
 from abaco_shared.lookup import get_actor, get_alias
@@ -54,15 +54,6 @@ def _alias_target(who: Principal, alias: str, needed: Permission) -> tuple[str, 
     return record.alias, record.db_id, level
 
 
-def _caller() -> Principal:
-    """The caller, who must have come with a credential of their own: a nonce that could list,
-    make or delete nonces would outlive its own uses (an UPDATE nonce minting unlimited ones)."""
-    who = principal()
-    if who.scope is not None:
-        raise PermissionDenied("Not authorized -- nonces are managed with a token, not with a nonce.")
-    return who
-
-
 def _one(who: Principal, key: str, nonce_id: str, up_to: Permission = Permission.UPDATE) -> Nonce:
     record = nonces.get(who.tenant, key, nonce_id, up_to)
     if record is None:
@@ -77,25 +68,25 @@ def install(app: AbacoApp, deps: RegistrationDeps) -> None:
     for kind, base, target in targets:
 
         def list_nonces(name: str, target: Any = target) -> dict[str, Any]:
-            who = _caller()
+            who = principal()
             _, key, level = target(who, name, Permission.READ)
             limit, skip = page_params(request.query.get("limit"), request.query.get("skip"))
             response.set_header(TOTAL_HEADER, str(nonces.count_for(who.tenant, key, level)))
             return ok([nonce_view(n, api) for n in nonces.list_for(who.tenant, key, limit, skip, level)])
 
         def create_nonce(name: str, kind: str = kind, target: Any = target) -> dict[str, Any]:
-            who = _caller()
+            who = principal()
             label, key, _ = target(who, name, Permission.UPDATE)
             record = nonces.create(who, kind, label, key, nonces.parse_request(_body(), kind))
             return ok(nonce_view(record, api), "Nonce created successfully.")
 
         def get_nonce(name: str, nonce_id: str, target: Any = target) -> dict[str, Any]:
-            who = _caller()
+            who = principal()
             _, key, level = target(who, name, Permission.READ)
             return ok(nonce_view(_one(who, key, nonce_id, level), api))
 
         def delete_nonce(name: str, nonce_id: str, target: Any = target) -> dict[str, Any]:
-            who = _caller()
+            who = principal()
             _, key, _ = target(who, name, Permission.UPDATE)
             nonces.delete(_one(who, key, nonce_id))
             return ok(None, "Nonce deleted successfully.")
