@@ -27,7 +27,7 @@ from typing import Any
 import bottle
 from bottle import FormsDict, HTTPError, HTTPResponse, request, response
 
-from . import nonces, outages
+from . import nonces, outages, threadpool
 from .auth import Authenticator, Principal
 from .errors import AbacoError, PayloadTooLarge, ValidationError
 
@@ -485,6 +485,7 @@ def serve(app: bottle.Bottle, listener: socket.socket, threads: int) -> None:
     server = create_server(
         app,
         map=dispatchers,
+        _dispatcher=threadpool.dispatcher(threads),  # wakes the thread that went idle last (threadpool)
         sockets=[listener],
         threads=threads,
         connection_limit=threads + 100,
