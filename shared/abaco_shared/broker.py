@@ -26,7 +26,7 @@ from .errors import ChannelError, ChannelTimeout
 from .groupcommit import GroupCommit
 from .outages import RABBITMQ, Outage, store_of
 
-__all__ = ["Broker", "Delivery", "Queue"]
+__all__ = ["Broker", "Delivery", "Outgoing", "Queue"]
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +71,15 @@ def _release(conn: Connection) -> None:
 
 
 @dataclass(frozen=True)
-class _Outgoing:
-    """One message to publish: its queue, JSON text and AMQP properties."""
+class Outgoing:
+    """One message to publish: its queue, JSON text and AMQP properties (``Broker.outgoing``)."""
 
     queue: Queue
     payload: str
     properties: dict[str, Any]
 
 
-def _publish_error(item: _Outgoing, exc: BaseException | str) -> ChannelError:
+def _publish_error(item: Outgoing, exc: BaseException | str) -> ChannelError:
     err = ChannelError(f"cannot publish to {item.queue.name}: {exc}")
     if isinstance(exc, BaseException):
         err.__cause__ = exc
@@ -128,7 +128,7 @@ class _Batch:
     """Publishing a batch on one channel: declare its queues, write every frame, then wait once
     for all the confirms."""
 
-    def __init__(self, items: Sequence[_Outgoing], confirm_timeout: float) -> None:
+    def __init__(self, items: Sequence[Outgoing], confirm_timeout: float) -> None:
         self.channel: Any = None
         self.items = items
         self.confirm_timeout = confirm_timeout
@@ -216,7 +216,7 @@ class Broker:
         self.confirm_timeout = confirm_timeout  # a publish the broker never confirms fails then
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
-        self._publishes: GroupCommit[_Outgoing, None] = GroupCommit(self._publish_batch)
+        self._publishes: GroupCommit[Outgoing, None] = GroupCommit(self.publish_batch)
 
     # -- connections -------------------------------------------------------------------------
     def connect(self, retries: int | None = None) -> Connection:
@@ -279,11 +279,16 @@ class Broker:
         Publishes from threads that call at once go out together (``groupcommit``): one leased
         connection, every frame written, then one wait for all their confirms.
         """
-        properties = {"delivery_mode": 2 if persistent else 1, **props}
-        self._publishes.submit(_Outgoing(queue, json.dumps(body), properties))
+        self._publishes.submit(self.outgoing(queue, body, persistent, **props))
 
-    def _publish_batch(self, items: Sequence[_Outgoing]) -> list[ChannelError | None]:
-        """Write ``items`` on one leased connection; one outcome per item (None: confirmed).
+    @staticmethod
+    def outgoing(queue: Queue, body: dict[str, Any], persistent: bool = True, **props: Any) -> Outgoing:
+        """A message for :meth:`publish_batch`: ``body`` as JSON, for ``queue``."""
+        return Outgoing(queue, json.dumps(body), {"delivery_mode": 2 if persistent else 1, **props})
+
+    def publish_batch(self, items: Sequence[Outgoing]) -> list[ChannelError | None]:
+        """Write ``items`` on one leased connection, as :meth:`publish` does a batch of callers'
+        (a caller that batches its own writes calls this); one outcome per item (None: confirmed).
 
         A kept connection found dead before anything was confirmed is replaced once, as in
         :meth:`_with_channel`. A queue that cannot be declared closes the channel before anything
@@ -309,7 +314,7 @@ class Broker:
                     continue
                 if refused and not batch.written and len(items) > 1:
                     # a queue's declare was refused (which closes the channel): each alone
-                    return [self._publish_batch([item])[0] for item in items]
+                    return [self.publish_batch([item])[0] for item in items]
                 return batch.outcomes(exc)
             self._checkin(conn)
             return batch.outcomes(None)

@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
-from .broker import Broker, Queue
+import threading
+
+from .broker import Broker, Outgoing, Queue
 from .enums import Barrier, WorkerCommandName
 from .messages import (
     ClientReply,
@@ -53,12 +55,30 @@ class CommandChannel:
 class MailboxChannel:
     """An actor's mailbox: one message per execution, consumed by the actor's workers."""
 
+    # the messages API opens a mailbox per request: its queue object is kept (kombu's costs more
+    # to build than the rest of the channel); binding one to a channel copies it, so none changes
+    _queues: dict[tuple[str, str], Queue] = {}
+    _queues_lock = threading.Lock()
+    MAX_KEPT = 4096
+
     def __init__(self, broker: Broker, actor_dbid: str) -> None:
         self.broker = broker
-        self.queue: Queue = broker.queue(f"actor_msg_{actor_dbid}")
+        key = (broker.prefix, actor_dbid)
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = broker.queue(f"actor_msg_{actor_dbid}")
+            with self._queues_lock:
+                if len(self._queues) >= self.MAX_KEPT:
+                    self._queues.clear()
+                self._queues[key] = queue
+        self.queue: Queue = queue
 
     def put(self, msg: MailboxMessage) -> None:
         self.broker.publish(self.queue, msg.to_dict())
+
+    def outgoing(self, msg: MailboxMessage) -> Outgoing:
+        """``msg`` ready for ``Broker.publish_batch`` (for a caller that batches its own writes)."""
+        return self.broker.outgoing(self.queue, msg.to_dict())
 
     def declare(self) -> None:
         self.broker.declare(self.queue)

@@ -33,6 +33,10 @@ __all__ = [
     "Submitted",
     "ExecutionRef",
     "submit",
+    "new_record",
+    "write_record",
+    "receipt",
+    "insert_records",
     "record_manual",
     "get",
     "get_by_key",
@@ -125,10 +129,31 @@ def submit(
     blob of a binary message's payload, kept for a re-send).
 
     One insert per message, straight through pymongo, together with those of other requests at
-    the same moment (``groupcommit``); a repeated key is a NotUniqueError, as save() says it.
-    The document is, field for field, what mongoengine writes for an :class:`Execution` with
-    these values and every other field at its default (building that document cost a new
-    message more CPU than its insert)."""
+    the same moment (``groupcommit``); a repeated key is a NotUniqueError, as save() says it."""
+    doc = new_record(actor, execution_id, executor, content_type, message, params, binary_ref)
+    write_record(doc)
+    return receipt(doc)
+
+
+def write_record(doc: dict[str, Any]) -> None:
+    """Insert one document of :func:`new_record` (with other threads' at the same moment)."""
+    _INSERTS.submit(doc)
+
+
+def new_record(
+    actor: Actor,
+    execution_id: str,
+    executor: str,
+    content_type: str,
+    message: Any,
+    params: dict[str, str],
+    binary_ref: str | None = None,
+) -> dict[str, Any]:
+    """The document of a new SUBMITTED execution, for :func:`insert_records`.
+
+    It is, field for field, what mongoengine writes for an :class:`Execution` with these values
+    and every other field at its default (building that document cost a new message more CPU
+    than its insert). A document BSON cannot hold fails here, in its own request, not its batch."""
     doc: dict[str, Any] = {
         "_id": key_for(actor.db_id, execution_id),
         "execution_id": execution_id,
@@ -153,15 +178,19 @@ def submit(
     if binary_ref is not None:
         doc["binary_ref"] = binary_ref
     doc.update(params=dict(params), attempts=0, limits={})
-    bson.encode(doc)  # a document BSON cannot hold fails here, in its own request, not its batch
-    _INSERTS.submit(doc)
-    return Submitted(doc["_id"], execution_id, actor.db_id, content_type, message)
+    bson.encode(doc)
+    return doc
 
 
-def _insert_all(docs: Sequence[dict[str, Any]]) -> list[Exception | None]:
-    """Insert new execution records (one ``insert_many``, or ``insert_one`` for a lone record,
-    which costs less): one outcome per document. A write concern the server could not meet fails
-    each insert it reports on, as it would fail a lone one."""
+def receipt(doc: dict[str, Any]) -> Submitted:
+    """What a sender is answered for the record ``doc`` once it is written."""
+    return Submitted(doc["_id"], doc["execution_id"], doc["actor_dbid"], doc["content_type"], doc["message"])
+
+
+def insert_records(docs: Sequence[dict[str, Any]]) -> list[Exception | None]:
+    """Insert documents of :func:`new_record` (one ``insert_many``, or ``insert_one`` for a lone
+    record, which costs less): one outcome per document (None: written). A write concern the
+    server could not meet fails each insert it reports on, as it would fail a lone one."""
     collection = Execution._get_collection()
     try:
         if len(docs) == 1:
@@ -185,7 +214,7 @@ def _insert_error(doc: dict[str, Any], error: Mapping[str, Any]) -> Exception:
 
 
 # concurrent submits write their records together (one insert_many per batch)
-_INSERTS: GroupCommit[dict[str, Any], None] = GroupCommit(_insert_all)
+_INSERTS: GroupCommit[dict[str, Any], None] = GroupCommit(insert_records)
 
 
 def record_manual(actor: Actor, execution_id: str, executor: str, runtime: int, cpu: int, io: int) -> Execution:

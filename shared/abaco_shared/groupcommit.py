@@ -15,13 +15,22 @@ once, as it would without batching, so nothing ever waits for a batch to fill.
 ``flush(items)`` returns one outcome per item, in order: a value, or the exception that item's
 caller raises. If ``flush`` itself raises, every caller of that batch raises it (a copy each, so
 that no two threads raise one object).
+
+A batch forms only from callers that arrive while another batch is written. Callers that are
+known to be on their way can say so (``expecting()``: a request that will submit once it has
+parsed its input): a leader then waits for them, at most ``linger`` seconds, before it takes its
+batch. Under load that turns many batches of one or two into fewer, larger ones (the per-call
+cost of the client, and of the store, is paid once per batch); a lone caller, with no one else
+on the way, still writes at once.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 __all__ = ["GroupCommit"]
@@ -54,22 +63,54 @@ def _own_copy(exc: BaseException) -> BaseException:
 class GroupCommit(Generic[T, R]):
     """Runs ``flush`` over the items of callers that arrive together (see the module's notes)."""
 
-    def __init__(self, flush: Callable[[Sequence[T]], Sequence[R | BaseException]], max_batch: int = 64) -> None:
+    def __init__(
+        self, flush: Callable[[Sequence[T]], Sequence[R | BaseException]], max_batch: int = 64, linger: float = 0.0
+    ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
+        if linger < 0:
+            raise ValueError("linger must not be negative")
         self._flush = flush
         self.max_batch = max_batch
+        self.linger = linger  # the longest a leader waits for callers that are on their way
         self._lock = threading.Lock()
+        self._arrival = threading.Condition(self._lock)  # a lingering leader waits on it
         self._waiting: list[_Slot[T]] = []
         self._leading = False  # a batch is being written
+        self._coming = 0  # callers in expecting() that have not submitted yet
+        self._local = threading.local()  # this thread's caller is counted in _coming
         self.batches = 0  # written so far, and the items in them (for benchmarks and tests)
         self.items = 0
+
+    @contextmanager
+    def expecting(self) -> Iterator[None]:
+        """This thread will (probably) ``submit`` before the block ends: a leader may wait for it.
+        Leaving the block without submitting is fine; the leader's wait is bounded anyway."""
+        if self.linger <= 0 or getattr(self._local, "coming", False):
+            yield
+            return
+        with self._lock:
+            self._coming += 1
+        self._local.coming = True
+        try:
+            yield
+        finally:
+            if self._local.coming:
+                self._local.coming = False
+                with self._lock:
+                    self._coming -= 1
+                    self._arrival.notify()
 
     def submit(self, item: T) -> R:
         """Write ``item`` (with whatever else is waiting); its outcome, or its exception raised."""
         slot: _Slot[T] = _Slot(item)
+        arrived = getattr(self._local, "coming", False)
         with self._lock:
             self._waiting.append(slot)
+            if arrived:
+                self._local.coming = False
+                self._coming -= 1
+                self._arrival.notify()
             lead = not self._leading
             self._leading = True
         if not lead:
@@ -108,6 +149,7 @@ class GroupCommit(Generic[T, R]):
         batch: list[_Slot[T]] = []
         try:
             with self._lock:
+                self._await_coming()
                 batch = self._waiting[: self.max_batch]
                 del self._waiting[: self.max_batch]
             outcomes = self._run([slot.item for slot in batch])
@@ -124,6 +166,18 @@ class GroupCommit(Generic[T, R]):
             if isinstance(outcome, BaseException) and any(o is outcome for o in outcomes[:i]):
                 outcome = _own_copy(outcome)  # no two threads raise one object
             self._settle(slot, outcome)
+
+    def _await_coming(self) -> None:
+        """Wait (under the lock) while callers are on their way and the batch has room, at most
+        ``linger`` seconds."""
+        if self._coming <= 0 or len(self._waiting) >= self.max_batch:
+            return
+        deadline = time.monotonic() + self.linger
+        while self._coming > 0 and len(self._waiting) < self.max_batch:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._arrival.wait(remaining)
 
     @staticmethod
     def _settle(slot: _Slot[T], outcome: object) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from contextlib import nullcontext
 from typing import Any
 
 from bottle import request
@@ -18,10 +19,10 @@ from abaco_shared.limits import SyncGate
 from abaco_shared.lookup import get_actor, get_actor_shared
 from abaco_shared.views import mailbox_view, message_accepted_view
 from abaco_shared.waiters import CompletionSignals
-from abaco_shared.workflows.mailbox import purge_mailbox, submit_message
+from abaco_shared.workflows.mailbox import expecting_message, purge_mailbox, submit_message
 from abaco_shared.workflows.sync_calls import TIMEOUT_PARAM, sync_timeout_of, wait_for_answer
 
-from .body import read_incoming
+from .body import is_binary, read_incoming
 from .peek import parse_count, pending_messages
 
 __all__ = ["make_app", "RESERVED_PARAMS", "message_params"]
@@ -53,6 +54,14 @@ def make_app(
 
     @app.post("/actors/<actor_id>/messages", max_body=max(cfg.http.max_content_length, cfg.http.max_binary_length))
     def send(actor_id: str) -> dict[str, Any] | bytes:
+        # a message says it is on its way: a batch of other requests' messages may wait for it
+        # (workflows.mailbox); not one with a key (it is written alone) or a binary one (its
+        # payload is stored first, which may take longer than a batch should wait)
+        alone = is_binary() or request.get_header(KEY_HEADER) is not None or KEY_PARAM in request.query
+        with nullcontext() if alone else expecting_message(broker):
+            return _send(actor_id)
+
+    def _send(actor_id: str) -> dict[str, Any] | bytes:
         who = principal()
         actor = get_actor_shared(who, actor_id, Permission.EXECUTE)  # read only, never changed here
         timeout = sync_timeout_of(request.query.get(TIMEOUT_PARAM), cfg.http.sync_timeout)  # 400 if bad

@@ -18,7 +18,7 @@ from abaco_shared.errors import LengthRequired, PayloadTooLarge, ValidationError
 from abaco_shared.http import form_fields, is_form, parse_json
 from abaco_shared.workflows.mailbox import IncomingMessage
 
-__all__ = ["read_incoming", "read_message", "binary_length", "check_rendered_size"]
+__all__ = ["read_incoming", "read_message", "binary_length", "check_rendered_size", "is_binary"]
 
 TEXT_TYPES = ("text/plain", "")
 
@@ -27,11 +27,16 @@ def _media_type() -> str:
     return (request.content_type or "").split(";")[0].strip().lower()
 
 
+def is_binary() -> bool:
+    """The request's body is a binary message (``application/octet-stream``)."""
+    return _media_type() == ContentType.BINARY.value
+
+
 def read_incoming(max_length: int, max_binary: int, params: dict[str, str]) -> IncomingMessage:
     """The POSTed message with the query parameters ``params``: a binary body of at most
     ``max_binary`` bytes (recorded as ``{"binary_size": N}``, its bytes left in the request to
     stream), else a string or JSON message of at most ``max_length`` bytes."""
-    if _media_type() == ContentType.BINARY.value:
+    if is_binary():
         size = binary_length(max_binary)
         payload = Upload(request.environ["wsgi.input"], size)
         return IncomingMessage({"binary_size": size}, ContentType.BINARY.value, params, payload=payload)

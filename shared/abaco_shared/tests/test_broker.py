@@ -708,18 +708,18 @@ def confirming_broker(monkeypatch, channel, confirm_timeout=5.0):
 
 
 def outgoing(n, name="confirm_q"):
-    from abaco_shared.broker import _Outgoing
+    from abaco_shared.broker import Outgoing
 
     queue = Queue(name, routing_key=name, no_declare=True)
-    return [_Outgoing(queue, f'{{"i": {i}}}', {"delivery_mode": 2}) for i in range(n)]
+    return [Outgoing(queue, f'{{"i": {i}}}', {"delivery_mode": 2}) for i in range(n)]
 
 
 def test_a_batch_is_written_then_confirmed_with_one_wait(monkeypatch):
     channel = ConfirmingChannel()
     broker, conn = confirming_broker(monkeypatch, channel)
-    assert broker._publish_batch(outgoing(3)) == [None, None, None]
+    assert broker.publish_batch(outgoing(3)) == [None, None, None]
     assert channel.selects == 1 and channel._confirm_selected and channel.drains == 1
-    assert broker._publish_batch(outgoing(2)) == [None, None]  # tags go on: 4 and 5
+    assert broker.publish_batch(outgoing(2)) == [None, None]  # tags go on: 4 and 5
     assert channel.selects == 1 and channel.tag == 5
     assert conn in broker._idle and not conn.released
 
@@ -727,14 +727,14 @@ def test_a_batch_is_written_then_confirmed_with_one_wait(monkeypatch):
 def test_single_acks_settle_only_their_own_tag(monkeypatch):
     channel = ConfirmingChannel(lambda tags: [("ack", t, False) for t in reversed(tags)])
     broker, _ = confirming_broker(monkeypatch, channel)
-    assert broker._publish_batch(outgoing(4)) == [None] * 4
+    assert broker.publish_batch(outgoing(4)) == [None] * 4
 
 
 def test_a_nacked_message_fails_only_its_own_caller(monkeypatch):
     answers = [("ack", 0, False), ("nack", 1, False), ("ack", 2, False)]
     channel = ConfirmingChannel(lambda tags: [(kind, tags[i], multiple) for kind, i, multiple in answers])
     broker, _ = confirming_broker(monkeypatch, channel)
-    first, second, third = broker._publish_batch(outgoing(3))
+    first, second, third = broker.publish_batch(outgoing(3))
     assert first is None and third is None
     assert isinstance(second, ChannelError) and "refused the message" in str(second)
 
@@ -742,7 +742,7 @@ def test_a_nacked_message_fails_only_its_own_caller(monkeypatch):
 def test_a_multiple_nack_fails_every_unsettled_tag_up_to_it(monkeypatch):
     channel = ConfirmingChannel(lambda tags: [("ack", tags[0], False), ("nack", tags[2], True)])
     broker, _ = confirming_broker(monkeypatch, channel)
-    out = broker._publish_batch(outgoing(4))
+    out = broker.publish_batch(outgoing(4))
     assert out[0] is None
     assert all(isinstance(e, ChannelError) for e in out[1:3])
     assert isinstance(out[3], ChannelError)  # never settled: the wait timed out
@@ -751,7 +751,7 @@ def test_a_multiple_nack_fails_every_unsettled_tag_up_to_it(monkeypatch):
 def test_a_publish_never_confirmed_fails_and_its_connection_is_not_kept(monkeypatch):
     channel = ConfirmingChannel(lambda tags: [])
     broker, conn = confirming_broker(monkeypatch, channel, confirm_timeout=0.2)
-    out = broker._publish_batch(outgoing(2))
+    out = broker.publish_batch(outgoing(2))
     assert all(isinstance(e, ChannelError) for e in out)
     assert conn.collected and broker._idle == []  # closed at once: a stuck broker would not answer a close
 
@@ -776,10 +776,10 @@ def test_a_refused_declare_sends_each_message_of_the_batch_alone(monkeypatch):
         return real_declare(self, *args, **kwargs)
 
     monkeypatch.setattr(Queue, "declare", declare)
-    from abaco_shared.broker import _Outgoing
+    from abaco_shared.broker import Outgoing
 
-    items = [_Outgoing(q, '{"a": 1}', {"delivery_mode": 2}) for q in (good, bad, good)]
-    out = broker._publish_batch(items)
+    items = [Outgoing(q, '{"a": 1}', {"delivery_mode": 2}) for q in (good, bad, good)]
+    out = broker.publish_batch(items)
     assert out[0] is None and out[2] is None
     assert isinstance(out[1], ChannelError) and "inequivalent" in str(out[1])
     monkeypatch.undo()
@@ -793,7 +793,7 @@ def test_a_kept_connection_found_dead_at_write_is_replaced_once(monkeypatch):
     kept, new = ChannelConnection(dead), ChannelConnection(fresh)
     checkouts = iter([(kept, True), (new, False)])
     monkeypatch.setattr(broker, "_checkout", lambda fresh=False: next(checkouts))
-    assert broker._publish_batch(outgoing(3)) == [None, None, None]
+    assert broker.publish_batch(outgoing(3)) == [None, None, None]
     assert kept.collected and fresh.tag == 3 and broker._idle == [new]
 
 
@@ -804,6 +804,6 @@ def test_a_confirm_timeout_on_a_kept_connection_is_not_sent_again(monkeypatch):
     kept, other = ChannelConnection(slow), ChannelConnection(spare)
     checkouts = iter([(kept, True), (other, False)])
     monkeypatch.setattr(broker, "_checkout", lambda fresh=False: next(checkouts))
-    out = broker._publish_batch(outgoing(2))
+    out = broker.publish_batch(outgoing(2))
     assert all(isinstance(e, ChannelError) for e in out)
     assert spare.tag == 0 and kept.collected  # nothing went out a second time

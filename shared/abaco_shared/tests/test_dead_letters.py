@@ -117,10 +117,7 @@ def test_a_refused_resend_leaves_the_letter_held(actor, broker, monkeypatch):
 
     actor.status = ActorStatus.READY.value
 
-    def broker_down(*args, **kwargs):
-        raise ChannelError("the broker is down")
-
-    monkeypatch.setattr(MailboxChannel, "put", broker_down)
+    monkeypatch.setattr(broker, "publish_batch", lambda items: [ChannelError("the broker is down")] * len(items))
     with pytest.raises(ChannelError):
         workflow.resend(actor, ALICE, "E1", broker, API)
     assert dead_letters.get_held(actor.db_id, "E1") is not None

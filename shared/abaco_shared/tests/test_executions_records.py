@@ -119,7 +119,7 @@ def test_a_batch_insert_fails_only_the_record_whose_key_exists(actor):
     executions.submit(actor, "E2", "bob", "str", "first", {})
     template = Execution._get_collection().find_one({"_id": f"{actor.db_id}_E2"})
     docs = [dict(template, _id=f"{actor.db_id}_E{i}", execution_id=f"E{i}", message=f"m{i}") for i in (1, 2, 3)]
-    outcomes = executions._insert_all(docs)
+    outcomes = executions.insert_records(docs)
     assert outcomes[0] is None and outcomes[2] is None
     assert isinstance(outcomes[1], NotUniqueError) and f"{actor.db_id}_E2" in str(outcomes[1])
     assert [executions.get(actor.db_id, f"E{i}").message for i in (1, 2, 3)] == ["m1", "first", "m3"]

@@ -268,3 +268,103 @@ def test_a_leader_that_is_interrupted_fails_its_followers_with_an_ordinary_error
     assert isinstance(follower, RuntimeError) and "stopped" in str(follower)
     assert isinstance(follower.__cause__, SystemExit)
     assert commit.submit("d") == "d"
+
+
+# -- lingering for callers on their way ----------------------------------------------------------
+def test_a_lone_caller_that_announced_itself_does_not_linger():
+    store = Store()
+    commit = GroupCommit(store.flush, linger=5.0)  # a wait would be seen
+    started = time.monotonic()
+    with commit.expecting():
+        assert commit.submit(1) == 10
+    assert time.monotonic() - started < 1.0
+    assert commit._coming == 0
+
+
+def test_a_leader_waits_for_a_caller_on_its_way_and_both_share_one_flush():
+    store = Store()
+    commit = GroupCommit(store.flush, linger=5.0)
+    announced, go = threading.Event(), threading.Event()
+    out: dict[str, object] = {}
+
+    def later():
+        with commit.expecting():
+            announced.set()
+            go.wait(5)  # parsing its request...
+            out["later"] = commit.submit(2)
+
+    t = threading.Thread(target=later)
+    t.start()
+    announced.wait(5)
+    leader = threading.Thread(target=lambda: out.update(first=commit.submit(1)))
+    leader.start()
+    time.sleep(0.05)
+    assert store.batches == []  # the leader waits for the caller on its way
+    go.set()
+    t.join(5)
+    leader.join(5)
+    assert out == {"first": 10, "later": 20}
+    assert store.batches == [[1, 2]]
+
+
+def test_a_leader_waits_at_most_linger_for_a_caller_that_never_submits():
+    store = Store()
+    commit = GroupCommit(store.flush, linger=0.05)
+    announced, done = threading.Event(), threading.Event()
+
+    def dawdler():
+        with commit.expecting():
+            announced.set()
+            done.wait(5)
+
+    t = threading.Thread(target=dawdler)
+    t.start()
+    announced.wait(5)
+    started = time.monotonic()
+    assert commit.submit(1) == 10
+    assert 0.04 <= time.monotonic() - started < 2.0
+    done.set()
+    t.join(5)
+    assert commit._coming == 0  # leaving without submitting is counted out
+
+
+def test_a_caller_that_leaves_without_submitting_releases_a_lingering_leader():
+    store = Store()
+    commit = GroupCommit(store.flush, linger=5.0)
+    announced, leave = threading.Event(), threading.Event()
+
+    def quitter():  # e.g. a request refused with a 400 after it announced itself
+        with commit.expecting():
+            announced.set()
+            leave.wait(5)
+
+    t = threading.Thread(target=quitter)
+    t.start()
+    announced.wait(5)
+    result: dict[str, object] = {}
+    leader = threading.Thread(target=lambda: result.update(v=commit.submit(1)))
+    started = time.monotonic()
+    leader.start()
+    time.sleep(0.05)
+    leave.set()
+    leader.join(5)
+    t.join(5)
+    assert result == {"v": 10} and time.monotonic() - started < 2.0
+
+
+def test_expecting_nests_and_counts_a_thread_once():
+    commit = GroupCommit(Store().flush, linger=1.0)
+    with commit.expecting():
+        with commit.expecting():
+            assert commit._coming == 1
+        assert commit.submit(1) == 10
+        assert commit._coming == 0
+    assert commit._coming == 0
+
+
+def test_without_linger_expecting_counts_nothing_and_linger_must_not_be_negative():
+    commit = GroupCommit(Store().flush)
+    with commit.expecting():
+        assert commit._coming == 0
+    with pytest.raises(ValueError):
+        GroupCommit(Store().flush, linger=-1)

@@ -1,8 +1,10 @@
 """Workflows over mongomock records and a memory:// broker: registration, mailbox and scaling."""
 
 import logging
+import threading
 
 import pytest
+from mongoengine.errors import NotUniqueError
 
 from abaco_shared import actors, executions, logs, permissions, workers
 from abaco_shared.auth import Principal
@@ -29,9 +31,11 @@ from abaco_shared.errors import (
 from abaco_shared.messages import MailboxMessage, SpawnCommand, WorkerCommand
 from abaco_shared.models import Actor, Execution, Log, PermissionRecord, Worker
 from abaco_shared.waiters import CompletionSignals
+from abaco_shared.workflows import mailbox as mailbox_workflow
 from abaco_shared.workflows import registration, scaling
 from abaco_shared.workflows.mailbox import (
     IncomingMessage,
+    expecting_message,
     message_env,
     purge_mailbox,
     submit_message,
@@ -376,6 +380,55 @@ def test_the_mailbox_message_carries_the_platform_environment(registered, broker
     }
 
 
+def accept_items(actor, broker, ids):
+    box = MailboxChannel(broker, actor.db_id)
+    return [
+        (
+            executions.new_record(actor, i, "bob", "str", f"m{i}", {}),
+            box.outgoing(MailboxMessage(i, "str", f"m{i}", {}, "bob")),
+        )
+        for i in ids
+    ]
+
+
+def test_a_batch_of_accepted_messages_publishes_only_the_records_it_wrote(idle, broker):
+    executions.submit(idle, "E2", "bob", "str", "first", {})  # E2 exists: its insert fails
+    out = mailbox_workflow._accept_all(broker, accept_items(idle, broker, ["E1", "E2", "E3"]))
+
+    assert out[0] is None and out[2] is None
+    assert isinstance(out[1], NotUniqueError)
+    assert [m.execution_id for m in mailbox(broker, idle)] == ["E1", "E3"]
+
+
+def test_a_message_of_a_batch_the_broker_refused_is_unqueued_and_the_others_go_on(idle, broker, monkeypatch):
+    real = broker.publish_batch
+    monkeypatch.setattr(broker, "publish_batch", lambda items: [None, ChannelError("nack"), *real(items[2:])])
+    out = mailbox_workflow._accept_all(broker, accept_items(idle, broker, ["E1", "E2", "E3"]))
+
+    assert out[0] is None and out[2] is None
+    assert isinstance(out[1], mailbox_workflow._Unqueued) and "nack" in str(out[1].error)
+    assert executions.get(idle.db_id, "E2").status == ExecutionStatus.SUBMITTED  # submit_message ends it
+
+
+def test_messages_sent_at_once_each_get_their_own_execution_queued_once(idle, broker):
+    barrier = threading.Barrier(8)
+    got: list[str] = []
+
+    def one(i):
+        with expecting_message(broker):
+            barrier.wait(5)
+            got.append(send(idle, broker, message=f"m{i}").execution_id)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(set(got)) == 8
+    assert sorted(m.execution_id for m in mailbox(broker, idle)) == sorted(got)
+    assert all(executions.get(idle.db_id, e).status == ExecutionStatus.SUBMITTED for e in got)
+
+
 def test_message_env_uses_the_current_revision_and_content_type(registered):
     registered.revision = 7
     env = message_env(registered, ALICE, IncomingMessage([1], "application/json", {"a": "b"}), "EX", API)
@@ -386,7 +439,8 @@ def test_message_env_uses_the_current_revision_and_content_type(registered):
 
 
 def test_a_message_that_cannot_be_queued_ends_its_execution(idle, broker, monkeypatch):
-    monkeypatch.setattr(MailboxChannel, "put", fail_with_channel_error)
+    # the broker refuses every publish (a nack, or a connection that failed): each item's outcome
+    monkeypatch.setattr(broker, "publish_batch", lambda items: [ChannelError("broker down")] * len(items))
 
     with pytest.raises(ChannelError, match="broker down"):
         send(idle, broker)

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import blobs, executions, idempotency
 from ..auth import Principal
 from ..blobs import Blob, Upload
-from ..broker import Broker
+from ..broker import Broker, Outgoing
 from ..channels import MailboxChannel
 from ..enums import ActorStatus, ExecutionOutcome
 from ..envvars import check_name, check_value
 from ..errors import AbacoError, ChannelError, Conflict
+from ..groupcommit import GroupCommit
 from ..idempotency import IdempotencyKey
 from ..ids import new_id
 from ..messages import MailboxMessage
 from ..models import Actor
 from .scaling import ensure_one_worker
 
-__all__ = ["IncomingMessage", "submit_message", "purge_mailbox", "message_env"]
+__all__ = ["IncomingMessage", "submit_message", "expecting_message", "purge_mailbox", "message_env"]
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +69,14 @@ def submit_message(
        first (a failed upload stores nothing) and the record keeps its blob id (``binary_ref``);
     3. publish the message to the actor's mailbox (with publisher confirms);
     4. request a worker if the actor has none (a cold start).
+    Steps 2 and 3 go out in one batch with other requests' (``_accepts``): an insert of every
+    record, then the publishes of those written, with one wait for their confirms.
     If step 3 fails, the execution is ended (ERROR, NOT_STARTED) and the ChannelError propagates:
     a message that was refused never runs. If step 4 fails the message stays queued and the error
     is only logged: health requests a worker for any actor with waiting messages.
     With an Idempotency-Key, the key is claimed before step 2 and a repeat answers the first
-    execution instead (``idempotency``: race-free; released when step 3 fails). A binary body is
+    execution instead (``idempotency``: race-free; released when step 3 fails; such a message is
+    written alone, since its key may pass to another request between steps 2 and 3). A binary body is
     stored before its key is claimed, so that its bytes (their SHA-256) are part of what a repeat
     must match; a repeat's copy, or one whose key is refused, is deleted again.
     """
@@ -95,7 +103,7 @@ def submit_message(
             return admission.replay
     if blob is None and incoming.payload is not None:
         blob = blobs.save(incoming.payload, actor.db_id, execution_id)
-    ex = executions.submit(
+    doc = executions.new_record(
         actor,
         execution_id,
         sender.user,
@@ -104,8 +112,6 @@ def submit_message(
         incoming.params,
         binary_ref=blob.blob_id if blob else None,
     )
-    if admission is not None and (taker := idempotency.superseded(admission, ex)) is not None:
-        return taker
     mail = MailboxMessage(
         execution_id=execution_id,
         content_type=incoming.content_type,
@@ -115,18 +121,87 @@ def submit_message(
         binary_ref=blob.blob_id if blob else "",
         binary_size=blob.size if blob else 0,
     )
-    try:
-        MailboxChannel(broker, actor.db_id).put(mail)
-    except ChannelError as exc:
-        executions.end(ex.db_id, ExecutionOutcome.NOT_STARTED, f"message not queued: {exc}")
+    mailbox = MailboxChannel(broker, actor.db_id)
+    ex = executions.receipt(doc)
+    if admission is None:  # the record and the publish, in one batch with other requests'
+        outcome = _accepts(broker).submit((doc, mailbox.outgoing(mail)))
+        failure = outcome.error if isinstance(outcome, _Unqueued) else None
+    else:  # between the two, a key's claim may have passed to another request
+        executions.write_record(doc)
+        if (taker := idempotency.superseded(admission, ex)) is not None:
+            return taker
+        failure = None
+        try:
+            mailbox.put(mail)
+        except ChannelError as exc:
+            failure = exc
+    if failure is not None:
+        executions.end(ex.db_id, ExecutionOutcome.NOT_STARTED, f"message not queued: {failure}")
         if admission is not None:
             idempotency.release(admission)
-        raise
+        raise failure
     try:
         ensure_one_worker(actor, broker)
     except AbacoError as exc:
         log.error("could not request a worker: %s", exc, extra={"actor_id": actor.db_id})
     return ex
+
+
+# -- accepting messages together ----------------------------------------------------------------
+# Requests that accept a message at the same moment share their writes (``groupcommit``): one
+# insert of their execution records, then one run of publishes with one wait for the broker's
+# confirms. A leader waits up to ACCEPT_LINGER for requests that are on their way
+# (``expecting_message``), so that under load batches are larger and each costs less per message.
+ACCEPT_LINGER = 0.002
+
+
+@dataclass(frozen=True)
+class _Unqueued:
+    """An accepted message whose record was written but whose publish failed."""
+
+    error: ChannelError
+
+
+_Accept = tuple[dict[str, Any], Outgoing]
+_accepting: weakref.WeakKeyDictionary[Broker, GroupCommit[_Accept, _Unqueued | None]] = weakref.WeakKeyDictionary()
+_accepting_lock = threading.Lock()
+
+
+def _accepts(broker: Broker) -> GroupCommit[_Accept, _Unqueued | None]:
+    """The group commit of messages accepted through ``broker`` (one per broker)."""
+    commit = _accepting.get(broker)
+    if commit is None:
+        with _accepting_lock:
+            commit = _accepting.get(broker)
+            if commit is None:
+                commit = GroupCommit(lambda items: _accept_all(broker, items), linger=ACCEPT_LINGER)
+                _accepting[broker] = commit
+    return commit
+
+
+def _accept_all(broker: Broker, items: Sequence[_Accept]) -> list[Exception | _Unqueued | None]:
+    """Insert the records, then publish the messages of those written: one outcome per item (an
+    insert's error; _Unqueued for a record written whose message was not queued; None)."""
+    out: list[Exception | _Unqueued | None] = list(executions.insert_records([doc for doc, _ in items]))
+    written = [i for i, error in enumerate(out) if error is None]
+    if not written:
+        return out
+    try:
+        published = broker.publish_batch([items[i][1] for i in written])
+    except Exception as exc:  # publish_batch reports each item's failure; this is a last resort
+        published = [ChannelError(f"cannot publish: {exc}")] * len(written)
+    for i, error in zip(written, published, strict=True):
+        if error is not None:
+            out[i] = _Unqueued(error)
+    return out
+
+
+@contextmanager
+def expecting_message(broker: Broker) -> Iterator[None]:
+    """This thread is about to accept a message through ``broker`` (a request that has yet to
+    parse its body): a batch being formed waits for it, briefly (``ACCEPT_LINGER``)."""
+    with _accepts(broker).expecting():
+        yield
 
 
 def _discard(blob: blobs.Blob | None) -> None:

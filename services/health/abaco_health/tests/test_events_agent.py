@@ -231,10 +231,7 @@ def test_a_linked_actor_in_error_is_given_up_and_a_broker_failure_retried(mongo,
     assert LinkSender(broker, "").send(event).verdict is Verdict.GIVE_UP
     actors.set_status(target.db_id, ActorStatus.READY)
 
-    def refuse(*args, **kwargs):
-        raise ChannelError("broker down")
-
-    monkeypatch.setattr(broker, "publish", refuse)
+    monkeypatch.setattr(broker, "publish_batch", lambda items: [ChannelError("broker down")] * len(items))
     assert LinkSender(broker, "").send(event).verdict is Verdict.RETRY
 
 
