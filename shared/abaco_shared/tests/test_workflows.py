@@ -1,7 +1,9 @@
 """Workflows over mongomock records and a memory:// broker: registration, mailbox and scaling."""
 
+import gc
 import logging
 import threading
+import weakref
 
 import pytest
 from mongoengine.errors import NotUniqueError
@@ -30,6 +32,7 @@ from abaco_shared.errors import (
 )
 from abaco_shared.messages import MailboxMessage, SpawnCommand, WorkerCommand
 from abaco_shared.models import Actor, Execution, Log, PermissionRecord, Worker
+from abaco_shared.testing.fakes import memory_broker
 from abaco_shared.waiters import CompletionSignals
 from abaco_shared.workflows import mailbox as mailbox_workflow
 from abaco_shared.workflows import registration, scaling
@@ -594,3 +597,12 @@ def test_an_actor_cannot_link_to_itself_or_close_a_cycle(mongo, broker):
     update_actor(ALICE, reload(c), {"link": ""}, False, broker)
     update_actor(ALICE, reload(a), {"link": c.actor_id}, False, broker)  # a -> c: no cycle any more
     assert reload(a).link == c.actor_id
+
+
+def test_a_broker_that_is_no_longer_used_is_not_kept_alive_by_its_batches():
+    broker = memory_broker()
+    mailbox_workflow._accepts(broker)
+    gone = weakref.ref(broker)
+    del broker
+    gc.collect()
+    assert gone() is None

@@ -174,7 +174,15 @@ def _accepts(broker: Broker) -> GroupCommit[_Accept, _Unqueued | None]:
         with _accepting_lock:
             commit = _accepting.get(broker)
             if commit is None:
-                commit = GroupCommit(lambda items: _accept_all(broker, items), linger=ACCEPT_LINGER)
+                held = weakref.ref(broker)  # the commit must not keep its broker alive
+
+                def flush(items: Sequence[_Accept]) -> list[Exception | _Unqueued | None]:
+                    owner = held()
+                    if owner is None:  # unreachable while a caller holds the broker
+                        return [ChannelError("the broker was closed")] * len(items)
+                    return _accept_all(owner, items)
+
+                commit = GroupCommit(flush, linger=ACCEPT_LINGER)
                 _accepting[broker] = commit
     return commit
 
