@@ -26,10 +26,12 @@ from typing import Any
 
 import bottle
 from bottle import FormsDict, HTTPError, HTTPResponse, request, response
+from bson.dbref import DBRef
 
 from . import nonces, outages, threadpool
 from .auth import Authenticator, Principal
 from .errors import AbacoError, PayloadTooLarge, ValidationError
+from .models import plain
 
 __all__ = [
     "AbacoApp",
@@ -72,6 +74,8 @@ def display_time(value: dt.datetime | None) -> str | None:
 def _default(obj: object) -> object:
     if isinstance(obj, dt.datetime):
         return display_time(obj)
+    if isinstance(obj, DBRef):  # a raw record's message holding "$ref" and "$id" (models.plain)
+        return plain(obj)
     raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 

@@ -7,7 +7,9 @@ are ``<actor db_id>_<id>``. Times are naive UTC datetimes.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+from bson.dbref import DBRef
 from mongoengine import (
     BooleanField,
     DateTimeField,
@@ -22,13 +24,52 @@ from mongoengine import (
 
 from .enums import ActorStatus, DeadLetter, ExecutionStatus, WorkerStatus
 
-__all__ = ["Actor", "Worker", "Execution", "Log", "PermissionRecord", "Alias", "Nonce", "ActorConfig", "utcnow"]
+__all__ = [
+    "Actor",
+    "Worker",
+    "Execution",
+    "Log",
+    "PermissionRecord",
+    "Alias",
+    "Nonce",
+    "ActorConfig",
+    "utcnow",
+    "plain",
+]
 
 
 def utcnow() -> dt.datetime:
     """Naive UTC now, truncated to milliseconds (what MongoDB stores)."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def plain(value: Any) -> Any:
+    """A stored message as it was sent. pymongo reads back any sub-document with a string
+    ``$ref`` and an ``$id`` as a DBRef (JSON Schemas have both keys): it becomes the dict again
+    (``$ref``, ``$id``, ``$db``, then the other keys). What holds none is returned as it is."""
+    if isinstance(value, DBRef):
+        return {k: plain(v) for k, v in value.as_doc().items()}
+    if isinstance(value, dict):
+        changed = None
+        for k, v in value.items():
+            p = plain(v)
+            if p is not v:
+                changed = changed if changed is not None else dict(value)
+                changed[k] = p
+        return value if changed is None else changed
+    if isinstance(value, list):
+        items = [plain(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
+
+
+class MessageField(DynamicField):
+    """An execution's message: any JSON value, read back as it was sent (``plain``), never as a
+    reference for mongoengine to follow."""
+
+    def to_python(self, value: Any) -> Any:
+        return super().to_python(plain(value))
 
 
 def _choices(enum_cls: type) -> list[str]:
@@ -139,7 +180,7 @@ class Execution(Document):
     exit_code = IntField(null=True)
     final_state = DictField(default=dict)
     content_type = StringField(default="str")
-    message = DynamicField(null=True)  # the input message; for binary {"binary_size": N}
+    message = MessageField(null=True)  # the input message; for binary {"binary_size": N}
     binary_ref = StringField()  # a binary message's payload in the blob store (blobs.py); never shown
     params = DictField(default=dict)  # query parameters sent with the message
     attempts = IntField(default=0)

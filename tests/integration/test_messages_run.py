@@ -55,6 +55,25 @@ def test_json_message_reaches_the_container_as_python_repr_and_json(client, acto
     assert ex["message"] == {"k": "v", "n": 1}
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"$ref": "actors", "$id": 1},  # MongoDB reads such a sub-document back as a DBRef
+        {"x": {"$ref": "executions", "$id": "abc", "$db": "abaco", "extra": [1]}},
+        {"schemas": [{"$id": "https://example.org/s", "$ref": "#/definitions/a"}]},  # a JSON Schema
+    ],
+)
+def test_a_json_message_shaped_like_a_database_reference_reads_back_as_sent(client, actors, message):
+    actor = actors("abaco/echo:latest")
+    aid = actor["id"]
+    execution_id = client.send(aid, message)
+    ex = client.wait_execution(aid, execution_id)
+    assert ex["status"] == "COMPLETE" and ex["message"] == message
+    assert client.ok("GET", f"/actors/{aid}/executions/{execution_id}")["message"] == message
+    found = client.ok("GET", "/actors/search/executions", params={"actor_id": aid})["search"]
+    assert [e["message"] for e in found] == [message]
+
+
 def test_plain_text_body_is_a_string_message(client, actors):
     actor = actors("abaco/echo:latest")
     resp = client.call(

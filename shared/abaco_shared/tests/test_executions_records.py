@@ -5,12 +5,13 @@ import threading
 
 import bson
 import pytest
+from bson.dbref import DBRef
 from mongoengine.errors import NotUniqueError
 
 from abaco_shared import actors, executions
 from abaco_shared.enums import ExecutionOutcome
 from abaco_shared.executions import Completion, Totals
-from abaco_shared.models import Execution
+from abaco_shared.models import Execution, plain
 
 pytestmark = pytest.mark.usefixtures("mongo")
 
@@ -443,3 +444,13 @@ def test_actors_with_unfinished():
 def test_nothing_unfinished():
     assert executions.actors_with_unfinished() == []
     assert executions.actors_with_unclaimed_before(dt.datetime(2999, 1, 1)) == []
+
+
+def test_a_message_read_back_as_a_database_reference_is_the_dict_that_was_sent():
+    sent = {"x": [{"$ref": "c", "$id": 1}], "y": {"$ref": "d", "$id": "e", "$db": "f", "more": {"k": 1}}}
+    read = {"x": [DBRef("c", 1)], "y": DBRef("d", "e", "f", more={"k": 1})}  # what pymongo gives back
+    assert plain(read) == sent
+    ex = Execution._from_son({"_id": "a_E1", "execution_id": "E1", "message": read})
+    assert ex.message == sent and not isinstance(ex.message["y"], DBRef)
+    untouched = {"a": [1, {"b": "c"}], "$ref": 2}
+    assert plain(untouched) is untouched  # nothing to change: the same object, no copy
