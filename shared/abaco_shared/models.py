@@ -64,12 +64,32 @@ def plain(value: Any) -> Any:
     return value
 
 
-class MessageField(DynamicField):
-    """An execution's message: any JSON value, read back as it was sent (``plain``), never as a
-    reference for mongoengine to follow."""
+class _UserData:
+    """A field holding a user's data: never a reference for mongoengine to follow (its
+    dereferencing builds a document from any dict with a ``_cls`` key), and read back as it was
+    sent (``plain``). mongoengine sets a field's dereferencing on every read: it stays off."""
+
+    def set_auto_dereferencing(self, value: bool) -> None:
+        super().set_auto_dereferencing(False)  # type: ignore[misc]
 
     def to_python(self, value: Any) -> Any:
-        return super().to_python(plain(value))
+        return plain(value)
+
+
+class JsonField(_UserData, DynamicField):
+    """A user's JSON value (a message, an actor's state)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.set_auto_dereferencing(False)
+
+
+class PlainDictField(_UserData, DictField):
+    """A user's dict of strings (an environment, query parameters)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.set_auto_dereferencing(False)
 
 
 def _choices(enum_cls: type) -> list[str]:
@@ -91,7 +111,7 @@ class Actor(Document):
     description = StringField(default="")
     stateless = BooleanField(default=True)
     type = StringField(default="none")
-    default_environment = DictField(default=dict)
+    default_environment = PlainDictField(default=dict)
     privileged = BooleanField(default=False)
     max_workers = IntField(null=True)
     min_workers = IntField(null=True)
@@ -115,7 +135,7 @@ class Actor(Document):
     revision = IntField(default=1)
     status = StringField(default=ActorStatus.SUBMITTED.value, choices=_choices(ActorStatus))
     status_message = StringField(default="")
-    state = DynamicField(default=dict, null=True)  # any JSON value, null included
+    state = JsonField(default=dict, null=True)  # any JSON value, null included
     mounts = ListField(DictField(), default=list)
     create_time = DateTimeField(default=utcnow)
     last_update_time = DateTimeField(default=utcnow)
@@ -180,9 +200,9 @@ class Execution(Document):
     exit_code = IntField(null=True)
     final_state = DictField(default=dict)
     content_type = StringField(default="str")
-    message = MessageField(null=True)  # the input message; for binary {"binary_size": N}
+    message = JsonField(null=True)  # the input message; for binary {"binary_size": N}
     binary_ref = StringField()  # a binary message's payload in the blob store (blobs.py); never shown
-    params = DictField(default=dict)  # query parameters sent with the message
+    params = PlainDictField(default=dict)  # query parameters sent with the message
     attempts = IntField(default=0)
     limits = DictField(default=dict)  # the limits its container ran under
     dead_letter = StringField(choices=_choices(DeadLetter))  # unset unless a worker gave up on it

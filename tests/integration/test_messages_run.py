@@ -61,6 +61,8 @@ def test_json_message_reaches_the_container_as_python_repr_and_json(client, acto
         {"$ref": "actors", "$id": 1},  # MongoDB reads such a sub-document back as a DBRef
         {"x": {"$ref": "executions", "$id": "abc", "$db": "abaco", "extra": [1]}},
         {"schemas": [{"$id": "https://example.org/s", "$ref": "#/definitions/a"}]},  # a JSON Schema
+        {"_cls": "c", "a": 1},  # mongoengine's class marker
+        {"items": [{"_cls": "Actor"}, {"y": {"_cls": "Execution"}}]},
     ],
 )
 def test_a_json_message_shaped_like_a_database_reference_reads_back_as_sent(client, actors, message):
@@ -72,6 +74,20 @@ def test_a_json_message_shaped_like_a_database_reference_reads_back_as_sent(clie
     assert client.ok("GET", f"/actors/{aid}/executions/{execution_id}")["message"] == message
     found = client.ok("GET", "/actors/search/executions", params={"actor_id": aid})["search"]
     assert [e["message"] for e in found] == [message]
+
+
+def test_variables_named_like_mongoengine_markers_read_back_as_sent(client, actors):
+    # "_cls" in a stored dict once made mongoengine look for a document class: every read of the
+    # actor (and every listing holding it), or of the execution, answered 500
+    aid = actors("abaco/echo:latest", default_environment={"_cls": "c"})["id"]
+    assert client.ok("GET", f"/actors/{aid}")["default_environment"] == {"_cls": "c"}
+    assert aid in {a["id"] for a in client.ok("GET", "/actors")}
+    client.wait_actor_status(aid, "READY", timeout=60)
+    execution_id = client.send(aid, "hi", _cls="d")
+    ex = client.wait_execution(aid, execution_id)
+    assert ex["status"] == "COMPLETE" and ex["params"] == {"_cls": "d"}
+    found = client.ok("GET", "/actors/search/executions", params={"actor_id": aid})["search"]
+    assert [e["params"] for e in found] == [{"_cls": "d"}]
 
 
 def test_plain_text_body_is_a_string_message(client, actors):

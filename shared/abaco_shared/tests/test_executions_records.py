@@ -11,7 +11,7 @@ from mongoengine.errors import NotUniqueError
 from abaco_shared import actors, executions
 from abaco_shared.enums import ExecutionOutcome
 from abaco_shared.executions import Completion, Totals
-from abaco_shared.models import Execution, plain
+from abaco_shared.models import Actor, Execution, plain
 
 pytestmark = pytest.mark.usefixtures("mongo")
 
@@ -454,3 +454,16 @@ def test_a_message_read_back_as_a_database_reference_is_the_dict_that_was_sent()
     assert ex.message == sent and not isinstance(ex.message["y"], DBRef)
     untouched = {"a": [1, {"b": "c"}], "$ref": 2}
     assert plain(untouched) is untouched  # nothing to change: the same object, no copy
+
+
+def test_a_cls_key_in_a_users_data_is_a_key_like_any_other():
+    # mongoengine reads a dict with "_cls" as a document of that class (and raised NotRegistered)
+    for _ in range(2):  # every read sets the fields' dereferencing again
+        ex = Execution._from_son(
+            {"_id": "a_E1", "execution_id": "E1", "message": {"_cls": "c", "x": {"_cls": "d"}}, "params": {"_cls": "e"}}
+        )
+        ex._initialised = True
+        assert ex.message == {"_cls": "c", "x": {"_cls": "d"}} and ex.params == {"_cls": "e"}
+        actor = Actor._from_son({"_id": "t_A", "default_environment": {"_cls": "c"}, "state": {"_cls": "s"}})
+        actor._initialised = True
+        assert actor.default_environment == {"_cls": "c"} and actor.state == {"_cls": "s"}
