@@ -45,7 +45,7 @@ def utcnow() -> dt.datetime:
 
 
 def plain(value: Any) -> Any:
-    """A stored message as it was sent. pymongo reads back any sub-document with a string
+    """A user's stored value as it was sent. pymongo reads back any sub-document with a string
     ``$ref`` and an ``$id`` as a DBRef (JSON Schemas have both keys): it becomes the dict again
     (``$ref``, ``$id``, ``$db``, then the other keys). What holds none is returned as it is."""
     if isinstance(value, DBRef):
