@@ -69,6 +69,10 @@ class _UserData:
     dereferencing builds a document from any dict with a ``_cls`` key), and read back as it was
     sent (``plain``). mongoengine sets a field's dereferencing on every read: it stays off."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.set_auto_dereferencing(False)
+
     def set_auto_dereferencing(self, value: bool) -> None:
         super().set_auto_dereferencing(False)  # type: ignore[misc]
 
@@ -79,17 +83,9 @@ class _UserData:
 class JsonField(_UserData, DynamicField):
     """A user's JSON value (a message, an actor's state)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.set_auto_dereferencing(False)
-
 
 class PlainDictField(_UserData, DictField):
     """A user's dict of strings (an environment, query parameters)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.set_auto_dereferencing(False)
 
 
 def _choices(enum_cls: type) -> list[str]:
