@@ -271,6 +271,24 @@ def test_a_leader_that_is_interrupted_fails_its_followers_with_an_ordinary_error
 
 
 # -- lingering for callers on their way ----------------------------------------------------------
+def announced(commit: GroupCommit, then=None):
+    """A thread that announces itself to ``commit``, waits for the returned event, then calls
+    ``then()`` (or leaves without submitting); returned once it has announced itself."""
+    go, ready = threading.Event(), threading.Event()
+
+    def caller():
+        with commit.expecting():
+            ready.set()
+            go.wait(5)
+            if then is not None:
+                then()
+
+    t = threading.Thread(target=caller)
+    t.start()
+    assert ready.wait(5)
+    return t, go
+
+
 def test_a_lone_caller_that_announced_itself_does_not_linger():
     store = Store()
     commit = GroupCommit(store.flush, linger=5.0)  # a wait would be seen
@@ -284,18 +302,8 @@ def test_a_lone_caller_that_announced_itself_does_not_linger():
 def test_a_leader_waits_for_a_caller_on_its_way_and_both_share_one_flush():
     store = Store()
     commit = GroupCommit(store.flush, linger=5.0)
-    announced, go = threading.Event(), threading.Event()
     out: dict[str, object] = {}
-
-    def later():
-        with commit.expecting():
-            announced.set()
-            go.wait(5)  # parsing its request...
-            out["later"] = commit.submit(2)
-
-    t = threading.Thread(target=later)
-    t.start()
-    announced.wait(5)
+    t, go = announced(commit, lambda: out.update(later=commit.submit(2)))  # still parsing its request
     leader = threading.Thread(target=lambda: out.update(first=commit.submit(1)))
     leader.start()
     time.sleep(0.05)
@@ -310,16 +318,7 @@ def test_a_leader_waits_for_a_caller_on_its_way_and_both_share_one_flush():
 def test_a_leader_waits_at_most_linger_for_a_caller_that_never_submits():
     store = Store()
     commit = GroupCommit(store.flush, linger=0.05)
-    announced, done = threading.Event(), threading.Event()
-
-    def dawdler():
-        with commit.expecting():
-            announced.set()
-            done.wait(5)
-
-    t = threading.Thread(target=dawdler)
-    t.start()
-    announced.wait(5)
+    t, done = announced(commit)
     started = time.monotonic()
     assert commit.submit(1) == 10
     assert 0.04 <= time.monotonic() - started < 2.0
@@ -331,16 +330,7 @@ def test_a_leader_waits_at_most_linger_for_a_caller_that_never_submits():
 def test_a_caller_that_leaves_without_submitting_releases_a_lingering_leader():
     store = Store()
     commit = GroupCommit(store.flush, linger=5.0)
-    announced, leave = threading.Event(), threading.Event()
-
-    def quitter():  # e.g. a request refused with a 400 after it announced itself
-        with commit.expecting():
-            announced.set()
-            leave.wait(5)
-
-    t = threading.Thread(target=quitter)
-    t.start()
-    announced.wait(5)
+    t, leave = announced(commit)  # e.g. a request refused with a 400 after it announced itself
     result: dict[str, object] = {}
     leader = threading.Thread(target=lambda: result.update(v=commit.submit(1)))
     started = time.monotonic()
