@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -22,6 +23,7 @@ from kombu import Connection, Consumer, Queue
 from kombu.exceptions import OperationalError
 from kombu.message import Message as Delivery
 
+from . import amqpwire
 from .errors import ChannelError, ChannelTimeout
 from .groupcommit import GroupCommit
 from .outages import RABBITMQ, Outage, store_of
@@ -159,19 +161,40 @@ class _Batch:
             return
         confirms.settled = {}
         deadline = time.monotonic() + self.confirm_timeout  # for the writes and the confirms
-        for message, item in messages:
-            confirms.last_tag += 1
-            self.tags.append(confirms.last_tag)
-            confirms.settled[confirms.last_tag] = None
-            # bounded: a broker that stopped reading (a memory alarm) fills the socket's buffer
-            timeout = max(deadline - time.monotonic(), 0.001)
-            channel._basic_publish(message, exchange="", routing_key=item.queue.routing_key, timeout=timeout)
-        self.written = True
+        if not amqpwire.supports(channel):
+            for message, item in messages:
+                self._tag(confirms)
+                # bounded: a broker that stopped reading (a memory alarm) fills the socket's buffer
+                timeout = max(deadline - time.monotonic(), 0.001)
+                channel._basic_publish(message, exchange="", routing_key=item.queue.routing_key, timeout=timeout)
+            self.written = True
+            self._await_confirms(confirms, deadline, lambda remaining: remaining)
+            return
+        # on a TCP connection: every frame in one write, and confirms read together (amqpwire);
+        # the socket's timeout is set once for the batch, in whole seconds, and each wait for
+        # confirms asks for the same whole seconds, so that py-amqp does not set it again
+        transport = channel.connection.transport
+        amqpwire.read_ahead(transport)
+        with transport.having_timeout(math.ceil(self.confirm_timeout)):
+            frames = amqpwire.Publishes(channel)
+            for message, item in messages:
+                self._tag(confirms)
+                frames.add(message, item.queue.routing_key)
+            frames.flush()
+            self.written = True
+            self._await_confirms(confirms, deadline, math.ceil)
+
+    def _tag(self, confirms: _Confirms) -> None:
+        confirms.last_tag += 1
+        self.tags.append(confirms.last_tag)
+        confirms.settled[confirms.last_tag] = None
+
+    def _await_confirms(self, confirms: _Confirms, deadline: float, wait: Callable[[float], float]) -> None:
         while confirms.unsettled():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ChannelTimeout(f"the broker confirmed no publish within {self.confirm_timeout:.0f}s")
-            channel.connection.drain_events(timeout=remaining)
+            self.channel.connection.drain_events(timeout=wait(remaining))
 
     @property
     def confirmed_any(self) -> bool:

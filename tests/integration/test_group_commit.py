@@ -4,6 +4,7 @@ execution, queued once and run once."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 
@@ -11,6 +12,7 @@ import requests
 
 from abaco_shared.broker import Broker
 from abaco_shared.config import load_config
+from abaco_shared.errors import ChannelError
 
 
 def run_together(n: int, fn) -> list:
@@ -111,3 +113,43 @@ def test_a_string_message_with_a_nul_is_a_400(client, actors):
     actor = actors("abaco/echo:latest", name="nul-string")
     resp = client.call("POST", f"/actors/{actor['id']}/messages", data={"message": "a\x00b"})
     assert resp.status_code == 400 and "NUL" in resp.json()["message"]
+
+
+def test_a_batch_written_at_once_keeps_each_message_and_each_refusal_its_own(stack):
+    """On RabbitMQ a batch's frames go out in one write and its confirms are read together
+    (``amqpwire``): a message larger than a frame arrives whole, and a queue that refuses a
+    message (full, with reject-publish) fails only that message."""
+    from kombu import Queue
+
+    from abaco_shared.broker import Outgoing
+
+    prefix = f"gw{uuid.uuid4().hex[:8]}_"
+    broker = Broker(load_config(env={}).rabbit.broker_url(), prefix=prefix)
+    roomy = broker.queue("roomy")
+    full = Queue(
+        prefix + "full",
+        routing_key=prefix + "full",
+        durable=False,
+        queue_arguments={"x-max-length": 1, "x-overflow": "reject-publish"},
+    )
+    broker.declare(roomy)
+    broker.declare(full)
+    try:
+        big = {"text": "x" * 300_000}  # more than a frame (RabbitMQ's frame_max: 128 KiB)
+        items = [
+            Outgoing(roomy, json.dumps(big), {"delivery_mode": 2}),
+            Outgoing(full, json.dumps({"n": 1}), {"delivery_mode": 2}),
+            Outgoing(full, json.dumps({"n": 2}), {"delivery_mode": 2}),
+            Outgoing(roomy, json.dumps({"n": 3}), {"delivery_mode": 2}),
+        ]
+        first, second, third, fourth = broker.publish_batch(items)
+        assert first is None and second is None and fourth is None
+        assert isinstance(third, ChannelError) and "refused the message" in str(third)
+        transport = broker._idle[-1].connection.transport
+        assert transport.__dict__.get("_abaco_read_ahead") is transport.sock  # the wire path ran
+        assert broker.get(roomy, 5) == big and broker.get(roomy, 5) == {"n": 3}
+        assert broker.get(full, 5) == {"n": 1} and broker.message_count(full) == 0
+    finally:
+        broker.delete(roomy)
+        broker.delete(full)
+        broker.close()
