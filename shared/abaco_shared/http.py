@@ -20,7 +20,6 @@ import math
 import re
 import socket
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +30,7 @@ from bson.dbref import DBRef
 from . import nonces, outages, threadpool
 from .auth import Authenticator, Principal
 from .errors import AbacoError, PayloadTooLarge, ValidationError
+from .ids import random_hex
 from .models import plain
 
 __all__ = [
@@ -290,7 +290,7 @@ def request_id(given: str | None) -> str:
     else a new one: a header value is echoed back, so it must be safe to send."""
     if given and _REQUEST_ID.fullmatch(given):
         return given
-    return uuid.uuid4().hex
+    return random_hex(16)
 
 
 class RequestPlugin:

@@ -6,7 +6,7 @@ from abaco_shared.auth import Authenticator
 from abaco_shared.config import AuthConfig
 from abaco_shared.enums import Permission, Role
 from abaco_shared.errors import AuthenticationError, PermissionDenied, ValidationError
-from abaco_shared.ids import is_id, new_id
+from abaco_shared.ids import is_id, new_id, random_hex
 from abaco_shared.tokens import decode_jwt, encode_jwt
 
 SECRET = b"0123456789abcdef0123456789abcdef"
@@ -20,6 +20,17 @@ def test_ids_are_unique_and_recognisable():
     assert not is_id("hello.world")
     some = next(iter(ids))
     assert not is_id(some[:-1] + ("a" if some[-1] != "a" else "b"))
+
+
+def test_threads_drawing_at_once_never_share_random_bytes():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:  # 16,000 ids: the 4 KiB buffer is refilled about 35 times
+        made = list(pool.map(lambda _: [new_id() for _ in range(1000)] + [random_hex(16)], range(16)))
+    ids = [i for batch in made for i in batch[:-1]]
+    hexes = [batch[-1] for batch in made]
+    assert len(set(ids)) == len(ids) == 16000
+    assert len(set(hexes)) == 16 and all(len(h) == 32 and int(h, 16) >= 0 for h in hexes)
 
 
 def test_processes_forked_from_one_parent_never_make_the_same_id():
