@@ -27,7 +27,7 @@ import bottle
 from bottle import FormsDict, HTTPError, HTTPResponse, request, response
 from bson.dbref import DBRef
 
-from . import nonces, outages, threadpool
+from . import nonces, outages, threadpool, versionwatch
 from .auth import Authenticator, Principal
 from .errors import AbacoError, PayloadTooLarge, ValidationError
 from .ids import random_hex
@@ -58,6 +58,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _PRINCIPAL_KEY = "abaco.principal"
+ARRIVED_KEY = "abaco.arrived"  # when waitress read a request's first bytes (time.monotonic)
 _SLASHES = re.compile(r"//+")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 GENERIC_500 = "Unrecognized exception: the server failed to handle the request."
@@ -305,7 +306,9 @@ class RequestPlugin:
             response.set_header("Access-Control-Allow-Origin", "*")
             response.set_header("X-Request-Id", request_id(request.environ.get("HTTP_X_REQUEST_ID")))
             try:
-                return callback(*args, **kwargs)
+                # lookups of cached versions share drains of Redis's change notices (versionwatch)
+                with versionwatch.serving(request.environ.get(ARRIVED_KEY) or time.monotonic()):
+                    return callback(*args, **kwargs)
             finally:
                 elapsed = (time.perf_counter() - started) * 1000
                 log.debug("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed)
@@ -512,10 +515,25 @@ _WAITRESS_DETAILS = {
 
 
 def _channel_class(version: str) -> type:
-    """waitress's connection class, answering its own errors in the JSON envelope, and whose
-    main loop waits for a task that is writing a response rather than spinning (below)."""
+    """waitress's connection class, answering its own errors in the JSON envelope, saying when
+    each request arrived (``ARRIVED_KEY``), and whose main loop waits for a task that is writing
+    a response rather than spinning (below)."""
     from waitress.channel import HTTPChannel
-    from waitress.task import ErrorTask
+    from waitress.parser import HTTPRequestParser
+    from waitress.task import ErrorTask, WSGITask
+
+    class StampedParser(HTTPRequestParser):
+        """A request, made when its first bytes are read: it notes when."""
+
+        def __init__(self, adj: Any) -> None:
+            super().__init__(adj)
+            self.arrived = time.monotonic()
+
+    class StampedTask(WSGITask):
+        def get_environment(self) -> dict[str, Any]:
+            environ: dict[str, Any] = super().get_environment()
+            environ[ARRIVED_KEY] = getattr(self.request, "arrived", None)
+            return environ
 
     class JsonErrorTask(ErrorTask):
         def execute(self) -> None:
@@ -532,6 +550,8 @@ def _channel_class(version: str) -> type:
 
     class AbacoChannel(HTTPChannel):
         error_task_class = JsonErrorTask
+        parser_class = StampedParser
+        task_class = StampedTask
 
         def _flush_some_if_lockable(self, do_close: bool = True) -> None:
             """Flush the output while a task runs, waiting for the task's own write if one is

@@ -16,6 +16,11 @@ can send this process another request, the message is in this socket's buffer (o
 network could delay it, so tokens are remembered at most ``max_age``). A token read while a
 change was on its way is not remembered (see ``remember``).
 
+So a lookup for a request needs only a drain that began after the request arrived: one that
+another thread began then took in everything the request's sender could have changed. An API
+says when its request arrived (``serving``); its lookups then share drains (each is a system
+call that lets the GIL go) instead of making one each. A lookup outside ``serving`` drains.
+
 Failures: an error on this connection forgets every token and turns the watch off; lookups then
 say "read it yourself" (the ReadCache's GET) until a reconnect, tried after ``retry_after``. A
 Redis that refuses tracking (an error reply to ``CLIENT TRACKING``), or a ``rediss://`` URL,
@@ -30,14 +35,29 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["VersionWatch", "RespReader"]
+__all__ = ["VersionWatch", "RespReader", "serving"]
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "__redis__:invalidate"
+
+_request = threading.local()  # .arrived: when this thread's request arrived (time.monotonic)
+
+
+@contextmanager
+def serving(arrived: float) -> Iterator[None]:
+    """The lookups in this block are for a request that arrived at ``arrived`` (``time.monotonic``,
+    taken when its first bytes were read, or later): a drain begun since then is enough."""
+    outer = getattr(_request, "arrived", None)
+    _request.arrived = arrived
+    try:
+        yield
+    finally:
+        _request.arrived = outer
 
 
 class RespError(Exception):
@@ -143,6 +163,7 @@ class VersionWatch:
         self._lock = threading.Lock()
         self._down_until = 0.0
         self._last_drain = 0.0
+        self._drained_from = 0.0  # when the last drain that succeeded began (time.monotonic)
         self._refused = False
         self._pid = os.getpid()
         self.client_id = 0  # this connection's, in Redis's CLIENT LIST
@@ -187,7 +208,7 @@ class VersionWatch:
         now = self.clock()
         if self._pid != os.getpid():  # a forked child: the parent's connection is not its own
             self._sock, self._pid = None, os.getpid()
-            self._reader, self._tokens = RespReader(), {}
+            self._reader, self._tokens, self._drained_from = RespReader(), {}, 0.0
         if self._sock is not None and now - self._last_drain > self.idle_reset:
             self._close()  # idle: reopen rather than read a long backlog about forgotten tokens
         if self._sock is None:
@@ -195,7 +216,9 @@ class VersionWatch:
                 return False
             self._connect()
             return self._sock is not None
-        self._drain()
+        arrived = getattr(_request, "arrived", None)
+        if arrived is None or self._drained_from < arrived:  # else: drained since the request came
+            self._drain()
         return self._sock is not None
 
     def _connect(self) -> None:
@@ -260,6 +283,7 @@ class VersionWatch:
     def _drain(self) -> None:
         """Take in every message that has arrived (non-blocking)."""
         assert self._sock is not None
+        began = time.monotonic()
         try:
             while True:
                 try:
@@ -280,6 +304,7 @@ class VersionWatch:
             self._fail(str(exc))
             return
         self._last_drain = self.clock()
+        self._drained_from = began
 
     def _take(self, message: object) -> None:
         if not (isinstance(message, list) and len(message) == 3 and message[0] == "message"):
@@ -309,4 +334,5 @@ class VersionWatch:
         self._sock = None
         self._reader = RespReader()
         self._tokens.clear()
+        self._drained_from = 0.0  # a drain of that connection says nothing about the next
         self._seq += 1

@@ -1,22 +1,36 @@
-"""The connection class the APIs serve with (``http._channel_class``)."""
+"""The connection class the APIs serve with (``http._channel_class``), and the arrival time it
+hands the app."""
 
 import socket
 import threading
 import time
 import types
+from wsgiref.util import setup_testing_defaults
 
 import pytest
 from waitress.adjustments import Adjustments
 
-from abaco_shared.http import _channel_class
+from abaco_shared import versionwatch
+from abaco_shared.auth import Authenticator
+from abaco_shared.config import load_config
+from abaco_shared.http import ARRIVED_KEY, AbacoApp, _channel_class, ok
 
 
 @pytest.fixture
 def connection():
     """A channel over one end of a socket pair (the other end is the client), with a task running."""
     ours, client = socket.socketpair()
-    server = types.SimpleNamespace(pull_trigger=lambda: None, active_channels={})
-    channel = _channel_class("1.0")(server, ours, ("127.0.0.1", 0), Adjustments(), map={})
+    adj = Adjustments()
+    server = types.SimpleNamespace(
+        pull_trigger=lambda: None,
+        active_channels={},
+        add_task=lambda channel: None,
+        adj=adj,
+        server_name="localhost",
+        effective_port=80,
+        application=None,
+    )
+    channel = _channel_class("1.0")(server, ours, ("127.0.0.1", 0), adj, map={})
     channel.requests = [object()]  # a task is serving a request: the main loop only tries to flush
     client.settimeout(5)
     yield channel, client
@@ -66,3 +80,36 @@ def test_a_task_waiting_for_its_output_to_drain_is_woken_by_the_main_loop(connec
     thread.join()
     assert woken == [True]
     assert client.recv(100) == b"x" * 10
+
+
+def test_a_request_says_when_its_first_bytes_were_read(connection):
+    channel, _ = connection
+    channel.requests = []
+    before = time.monotonic()
+    channel.received(b"GET /actors HTTP/1.1\r\nHost: x\r\n\r\n")
+    after = time.monotonic()
+    (request,) = channel.requests
+    environ = channel.task_class(channel, request).get_environment()
+    assert before <= environ[ARRIVED_KEY] <= after
+
+
+def test_an_app_serves_each_request_under_its_arrival(monkeypatch):
+    cfg = load_config(env={})
+    app = AbacoApp(cfg.general.version, Authenticator(cfg.auth, b"x" * 32), cfg.http.max_content_length)
+    seen = []
+
+    @app.get("/when", auth=False)
+    def when():
+        seen.append(getattr(versionwatch._request, "arrived", None))
+        return ok(None)
+
+    for arrived in (12.5, None):  # from waitress; else when the app began
+        environ = {}
+        setup_testing_defaults(environ)
+        environ.update(REQUEST_METHOD="GET", PATH_INFO="/when")
+        if arrived is not None:
+            environ[ARRIVED_KEY] = arrived
+        began = time.monotonic()
+        b"".join(app(environ, lambda *a: None))
+        assert seen[-1] == 12.5 if arrived else began <= seen[-1] <= time.monotonic()
+    assert getattr(versionwatch._request, "arrived", None) is None  # nothing left on the thread

@@ -3,11 +3,12 @@ and when the watch gives up for good. Against a real Redis: tests/integration/te
 
 import logging
 import socket
+import time
 
 import pytest
 
 from abaco_shared import versionwatch
-from abaco_shared.versionwatch import RespError, RespReader, VersionWatch
+from abaco_shared.versionwatch import RespError, RespReader, VersionWatch, serving
 
 
 def replies(data: bytes, chunk: int) -> list[object]:
@@ -82,6 +83,40 @@ def test_tokens_are_kept_until_their_key_changes_or_max_age():
     assert watch.lookup("p:version:b") == ("t2", None)
     clock.now += watch.max_age
     assert watch.lookup("p:version:b")[0] is None
+
+
+def test_a_request_needs_only_a_drain_begun_after_it_arrived():
+    server, clock = Server(), Clock()
+    watch = watch_on(server, clock)
+    watch.remember("p:version:a", "t1", watch.lookup("p:version:a")[1])
+    drains = []
+    real_drain = watch._drain
+    watch._drain = lambda: (drains.append(1), real_drain())  # type: ignore[method-assign]
+    arrived = time.monotonic()
+    with serving(arrived):
+        assert watch.lookup("p:version:a") == ("t1", None)  # drains: none began since it arrived
+        assert watch.lookup("p:version:a") == ("t1", None)  # another thread's would do as well
+    assert len(drains) == 1
+    server.invalidate("p:version:a")  # a change made before the next request is sent
+    with serving(time.monotonic()):
+        assert watch.lookup("p:version:a")[0] is None  # its drain takes the change in
+    assert len(drains) == 2
+    with serving(arrived):  # a request older than the last drain: it is covered
+        watch.lookup("p:version:a")
+    assert len(drains) == 2
+    watch.lookup("p:version:a")  # outside a request: always drains
+    assert len(drains) == 3
+
+
+def test_a_drain_of_a_closed_connection_covers_no_request():
+    server, clock = Server(), Clock()
+    watch = watch_on(server, clock)
+    watch.lookup("p:version:a")  # connects; then a drain
+    arrived = time.monotonic()
+    watch.lookup("p:version:a")
+    assert watch._drained_from >= arrived
+    watch.close()
+    assert watch._drained_from == 0.0
 
 
 def test_a_change_taken_in_between_lookup_and_remember_keeps_nothing():
