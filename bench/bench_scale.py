@@ -319,6 +319,27 @@ def wait_terminal_in_store(cfg: Config, tenant: str, pairs: list[tuple[str, str]
                 time.sleep(0.1)
 
 
+def forget_earlier_runs(cfg: Config) -> None:
+    """Delete the execution records and logs of the bench's deleted actors.
+
+    The platform keeps an actor's execution records when it is deleted (for its owner's
+    history), so each run leaves tens of thousands: after a few dozen runs they outgrew MongoDB's
+    cache and every later run's writes cost MongoDB more CPU, a figure about the bench's history,
+    not the platform. Only the bench's own tenant is touched."""
+    import pymongo
+
+    m = cfg.mongo
+    auth = {"username": m.user, "password": m.password, "authSource": m.auth_source} if m.password else {}
+    with pymongo.MongoClient(m.url, **auth) as client:
+        db = client[m.db]
+        live = [a["_id"] for a in db["actors"].find({"tenant": TENANT}, {"_id": 1})]
+        gone = {"tenant": TENANT, "actor_dbid": {"$nin": live}}
+        removed = db["executions"].delete_many(gone).deleted_count
+        db["logs"].delete_many({"actor_dbid": {"$regex": f"^{TENANT}_", "$nin": live}})
+    if removed:
+        print(f"(removed {removed} execution records left by earlier runs)")
+
+
 def abaco_throughput(
     api: Api, cfg: Config, image: str, total: int, actors: int, workers_each: int
 ) -> tuple[float, Cpu]:
@@ -523,6 +544,7 @@ def main() -> int:
     )
 
     print(f"image {args.image}, {os.cpu_count()} cores, network={cfg.worker.network}")
+    forget_earlier_runs(cfg)
     if "throughput" in only:
         throughput_section(api, cfg, args)
     if "startup" in only:
@@ -531,6 +553,7 @@ def main() -> int:
         memory_section(api, args)
     if "api" in only:
         api_section(api, cfg, args)
+    forget_earlier_runs(cfg)
     return 0
 
 
