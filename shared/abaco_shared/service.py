@@ -55,18 +55,21 @@ def run_service(
         return EXIT_UNAVAILABLE
     if where.processes <= 1:
         return _run_body(cfg, log, body, with_auth, handle_signals, serves_http, sock)
+    cores = prefork.cores_for(where.processes, where.first_core) if cfg.http.pin_processes else None
     return prefork.run_children(
-        where.processes, lambda _: _run_body(cfg, log, body, with_auth, handle_signals, serves_http, sock)
+        where.processes, lambda _: _run_body(cfg, log, body, with_auth, handle_signals, serves_http, sock), cores
     )
 
 
 @dataclass(frozen=True)
 class Listener:
-    """Where an API listens, and in how many processes."""
+    """Where an API listens, in how many processes, and from which core they are placed (one
+    each, when ``http.pin_processes``: ``prefork.cores_for``)."""
 
     host: str
     port: int
     processes: int = 1
+    first_core: int = 0
 
 
 def _run_body(

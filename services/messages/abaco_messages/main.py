@@ -30,7 +30,8 @@ def _run(ctx: Context, stop: threading.Event) -> None:
 
 
 def _listener(cfg: Config) -> Listener:
-    return Listener(cfg.http.host, cfg.http.messages_port, cfg.http.processes)
+    # its processes' cores follow the registration API's (http.pin_processes)
+    return Listener(cfg.http.host, cfg.http.messages_port, cfg.http.processes, first_core=cfg.http.processes)
 
 
 def main() -> int:

@@ -67,6 +67,10 @@ class HttpConfig:
     # processes of the registration and messages APIs on their port (one waitress process uses
     # one core at most); the admin API runs one
     processes: int = 2
+    # each of those processes on a core of its own (the registration API's from the first core,
+    # the messages API's after them, wrapping around): its threads then pass the GIL to each other
+    # on one core instead of fighting for it across two (prefork)
+    pin_processes: bool = True
     max_content_length: int = 500_000_000
     # a string or JSON message travels in the container's MSG variable, and Linux caps one
     # environment string at 128 KiB; larger payloads are for binary messages

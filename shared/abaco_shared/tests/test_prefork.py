@@ -134,3 +134,40 @@ def test_listen_waits_for_a_port_that_is_about_to_be_freed():
     with pytest.raises(OSError):
         prefork.listen("127.0.0.1", busy.getsockname()[1], retry_for=0.3)
     busy.close()
+
+
+def test_cores_for_places_children_from_a_first_core_and_wraps_around(monkeypatch):
+    monkeypatch.setattr(prefork.os, "sched_getaffinity", lambda pid: {5, 2, 9})  # a cpuset
+    assert prefork.cores_for(2) == [2, 5]
+    assert prefork.cores_for(2, first=2) == [9, 2]
+    assert prefork.cores_for(4, first=1) == [5, 9, 2, 5]
+
+
+def test_each_child_and_its_threads_run_on_its_core_only(tmp_path):
+    allowed = sorted(os.sched_getaffinity(0))
+    cores = prefork.cores_for(2, first=1)
+
+    def child(index: int) -> int:
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(sorted(os.sched_getaffinity(0))))
+        t.start()
+        t.join()
+        (tmp_path / f"child{index}").write_text(f"{sorted(os.sched_getaffinity(0))} {seen[0]}")
+        signal.pause()
+        return 0
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = prefork.run_children(2, child, cores)
+        finally:
+            os._exit(code)
+    try:
+        _wait_for(lambda: all((tmp_path / f"child{i}").exists() for i in range(2)))
+        for i in range(2):
+            assert (tmp_path / f"child{i}").read_text() == f"{[cores[i]]} {[cores[i]]}"
+        assert cores == [allowed[1 % len(allowed)], allowed[2 % len(allowed)]]
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
