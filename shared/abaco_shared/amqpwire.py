@@ -66,12 +66,12 @@ class Publishes:
         self.transport = channel.connection.transport
         self._sink, self._write_frame = _writer(channel.connection)
 
-    def add(self, message: Any, routing_key: str, exchange: str = "") -> None:
-        """The frames of one ``basic_publish`` of ``message`` (an amqp Message)."""
+    def add(self, message: Any, routing_key: str, exchange: str = "") -> bool:
+        """The frames of one ``basic_publish`` of ``message`` (an amqp Message); True when the
+        frames held reach FLUSH_AT and should be written (``flush``) before more are added."""
         args = dumps(_PUBLISH_ARGS, (0, exchange, routing_key, False, False))
         self._write_frame(1, self.channel.channel_id, spec.Basic.Publish, args, message)
-        if self._sink.size >= FLUSH_AT:
-            self.flush()
+        return self._sink.size >= FLUSH_AT
 
     def flush(self) -> None:
         """Write every frame added so far (one send, under the socket's current timeout)."""

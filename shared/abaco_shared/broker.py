@@ -170,19 +170,41 @@ class _Batch:
             self.written = True
             self._await_confirms(confirms, deadline, lambda remaining: remaining)
             return
-        # on a TCP connection: every frame in one write, and confirms read together (amqpwire);
-        # the socket's timeout is set once for the batch, in whole seconds, and each wait for
-        # confirms asks for the same whole seconds, so that py-amqp does not set it again
+        # on a TCP connection: every frame in one write, and confirms read together (amqpwire).
+        # The socket's timeout is what is left of the deadline, in whole seconds, set when that
+        # changes (rarely within a batch): each wait for confirms asks for the same, so that
+        # py-amqp leaves the socket alone. It is set back afterwards, unless the socket was
+        # closed meanwhile (a broker that closed the connection: its error is the one raised).
         transport = channel.connection.transport
+        sock = transport.sock
         amqpwire.read_ahead(transport)
-        with transport.having_timeout(math.ceil(self.confirm_timeout)):
+        before = sock.gettimeout()
+
+        def remaining_seconds() -> int:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ChannelTimeout(f"the broker took no publish within {self.confirm_timeout:.0f}s")
+            seconds = math.ceil(left)
+            if sock.gettimeout() != seconds:
+                sock.settimeout(seconds)
+            return seconds
+
+        try:
             frames = amqpwire.Publishes(channel)
             for message, item in messages:
                 self._tag(confirms)
-                frames.add(message, item.queue.routing_key)
+                if frames.add(message, item.queue.routing_key):  # a part of a large batch is due
+                    remaining_seconds()
+                    frames.flush()
+            remaining_seconds()
             frames.flush()
             self.written = True
-            self._await_confirms(confirms, deadline, math.ceil)
+            self._await_confirms(confirms, deadline, lambda _: remaining_seconds())
+        finally:
+            try:
+                sock.settimeout(before)
+            except OSError:  # closed under us
+                pass
 
     def _tag(self, confirms: _Confirms) -> None:
         confirms.last_tag += 1

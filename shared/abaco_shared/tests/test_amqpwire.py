@@ -91,15 +91,16 @@ def test_a_batch_of_publishes_is_one_write_of_the_frames_basic_publish_sends(wir
     assert got[1][3]["application_headers"] == {"k": "v"} and got[1][3]["delivery_mode"] == 1
 
 
-def test_a_large_batch_is_written_in_parts(wire, monkeypatch):
+def test_a_large_batch_says_when_a_part_is_due(wire, monkeypatch):
     channel, writer, broker_side, _ = wire
     monkeypatch.setattr(amqpwire, "FLUSH_AT", 1000)
     frames = amqpwire.Publishes(channel)
-    for _ in range(4):
-        frames.add(Message(b"y" * 600), "q")
+    due = [frames.add(Message(b"y" * 600), "q") for _ in range(4)]
+    assert due == [False, True, True, True]  # the frames held reach FLUSH_AT at the second message
     frames.flush()
-    assert writer.sends == 2  # a part each time the frames held reach FLUSH_AT (every second message)
-    assert len(read_publishes(broker_side, types.SimpleNamespace(bytes_recv=0), 4)) == 4
+    assert writer.sends == 1 and not frames.add(Message(b"y"), "q")  # written: nothing held
+    frames.flush()
+    assert len(read_publishes(broker_side, types.SimpleNamespace(bytes_recv=0), 5)) == 5
 
 
 def test_frames_that_arrived_together_are_read_with_one_receive(wire):

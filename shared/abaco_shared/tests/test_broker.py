@@ -807,3 +807,59 @@ def test_a_confirm_timeout_on_a_kept_connection_is_not_sent_again(monkeypatch):
     out = broker.publish_batch(outgoing(2))
     assert all(isinstance(e, ChannelError) for e in out)
     assert spare.tag == 0 and kept.collected  # nothing went out a second time
+
+
+class WireChannel(ConfirmingChannel):
+    """A confirming channel on a real TCP transport (a socket pair): publishes take the wire
+    path (amqpwire), and ``drain`` says what the broker does while confirms are awaited."""
+
+    def __init__(self, drain):
+        import socket
+
+        from amqp.transport import TCPTransport
+
+        super().__init__()
+        self.ours, self.theirs = socket.socketpair()
+        self.transport = TCPTransport.__new__(TCPTransport)
+        self.transport.sock, self.transport.connected = self.ours, True
+        self.transport._setup_transport()
+        self.frame_max, self.bytes_sent, self.channel_id = 131072, 0, 1
+        self.drain = drain
+
+    def prepare_message(self, body, priority, content_type, encoding, headers, properties):
+        from amqp.basic_message import Message
+
+        return Message(body, content_type=content_type, content_encoding=encoding, **properties)
+
+    def drain_events(self, timeout=None):
+        self.drains += 1
+        self.drain(self, timeout)
+
+
+def test_a_broker_that_closes_the_connection_meanwhile_is_the_error_reported(monkeypatch):
+    def close(channel, timeout):  # as py-amqp does on connection.close: the socket goes, then it raises
+        channel.ours.close()
+        raise amqp.exceptions.ConnectionForced("CONNECTION_FORCED - broker forced connection closure")
+
+    channel = WireChannel(close)
+    broker, conn = confirming_broker(monkeypatch, channel)
+    out = broker.publish_batch(outgoing(2))
+    assert all(isinstance(e, ChannelError) and "CONNECTION_FORCED" in str(e) for e in out), out
+    assert conn.collected
+
+
+def test_on_the_wire_each_wait_for_confirms_leaves_the_socket_timeout_as_it_is(monkeypatch):
+    timeouts = []
+
+    def ack(channel, timeout):
+        timeouts.append((timeout, channel.ours.gettimeout()))
+        for callback in list(channel.events["basic_ack"]):
+            callback(2, True)
+
+    channel = WireChannel(ack)
+    channel.ours.settimeout(None)
+    broker, _ = confirming_broker(monkeypatch, channel, confirm_timeout=5.0)
+    assert broker.publish_batch(outgoing(2)) == [None, None]
+    assert timeouts == [(5, 5)]  # the wait asks for what the socket has: py-amqp sets nothing
+    assert channel.ours.gettimeout() is None  # set back after the batch
+    assert len(channel.theirs.recv(65536)) > 0  # the frames went out
