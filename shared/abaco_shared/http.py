@@ -523,11 +523,19 @@ def _channel_class(version: str) -> type:
     from waitress.task import ErrorTask, WSGITask
 
     class StampedParser(HTTPRequestParser):
-        """A request, made when its first bytes are read: it notes when."""
+        """A request, made when its first bytes are read: it notes when. Blank lines before a
+        request (a client may send one after the last) do not count: the request arrives with
+        its first other byte."""
 
         def __init__(self, adj: Any) -> None:
             super().__init__(adj)
             self.arrived = time.monotonic()
+
+        def received(self, data: bytes) -> int:
+            if self.body_rcv is None and not self.header_plus.strip():
+                self.arrived = time.monotonic()
+            consumed: int = super().received(data)
+            return consumed
 
     class StampedTask(WSGITask):
         def get_environment(self) -> dict[str, Any]:

@@ -113,3 +113,14 @@ def test_an_app_serves_each_request_under_its_arrival(monkeypatch):
         b"".join(app(environ, lambda *a: None))
         assert seen[-1] == 12.5 if arrived else began <= seen[-1] <= time.monotonic()
     assert getattr(versionwatch._request, "arrived", None) is None  # nothing left on the thread
+
+
+def test_blank_lines_before_a_request_do_not_make_it_older(connection):
+    channel, _ = connection
+    channel.requests = []
+    channel.received(b"\r\n")  # a client may send one after its last request
+    time.sleep(0.05)
+    sent = time.monotonic()
+    channel.received(b"GET /actors HTTP/1.1\r\nHost: x\r\n\r\n")
+    (request,) = channel.requests
+    assert channel.task_class(channel, request).get_environment()[ARRIVED_KEY] >= sent
