@@ -31,7 +31,7 @@ from typing import Any
 
 from .runtime import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE
 
-__all__ = ["listen", "run_children", "cores_for"]
+__all__ = ["listen", "run_children", "cores_for", "cpu_quota"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,28 @@ def cores_for(count: int, first: int = 0) -> list[int]:
     four, and share 0-1 of two)."""
     allowed = sorted(os.sched_getaffinity(0))
     return [allowed[(first + i) % len(allowed)] for i in range(count)]
+
+
+# where a cgroup says how much CPU time its processes may use (v2, then v1): "max" or -1 is none
+_QUOTA_FILES = (
+    "/sys/fs/cgroup/cpu.max",
+    "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+    "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us",
+)
+
+
+def cpu_quota(files: tuple[str, ...] = _QUOTA_FILES) -> bool:
+    """This process's CPU time is capped by its cgroup (a container's CPU limit). Such a
+    container usually sees every core of its host, as its neighbours do: pinning each one's API
+    processes to the first cores would pile them up there, so the caller does not pin."""
+    for path in files:
+        try:
+            with open(path) as fh:
+                value = fh.read().split()[0]
+        except (OSError, IndexError):
+            continue
+        return value not in ("max", "-1")
+    return False
 
 
 def _pin(core: int) -> None:

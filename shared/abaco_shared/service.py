@@ -55,7 +55,8 @@ def run_service(
         return EXIT_UNAVAILABLE
     if where.processes <= 1:
         return _run_body(cfg, log, body, with_auth, handle_signals, serves_http, sock)
-    cores = prefork.cores_for(where.processes, where.first_core) if cfg.http.pin_processes else None
+    pin = cfg.http.pin_processes and not prefork.cpu_quota()  # a container's CPU limit: not pinned
+    cores = prefork.cores_for(where.processes, where.first_core) if pin else None
     return prefork.run_children(
         where.processes, lambda _: _run_body(cfg, log, body, with_auth, handle_signals, serves_http, sock), cores
     )

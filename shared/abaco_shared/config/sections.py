@@ -69,7 +69,8 @@ class HttpConfig:
     processes: int = 2
     # each of those processes on a core of its own (the registration API's from the first core,
     # the messages API's after them, wrapping around): its threads then pass the GIL to each other
-    # on one core instead of fighting for it across two (prefork)
+    # on one core instead of fighting for it across two (prefork); not in a cgroup with a CPU
+    # limit (a container that sees its host's cores, as its neighbours do)
     pin_processes: bool = True
     max_content_length: int = 500_000_000
     # a string or JSON message travels in the container's MSG variable, and Linux caps one

@@ -171,3 +171,20 @@ def test_each_child_and_its_threads_run_on_its_core_only(tmp_path):
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+
+
+@pytest.mark.parametrize(
+    ("files", "capped"),
+    [
+        ({"cpu.max": "max 100000\n"}, False),
+        ({"cpu.max": "150000 100000\n"}, True),
+        ({"cfs_quota_us": "-1\n"}, False),
+        ({"cfs_quota_us": "50000\n"}, True),
+        ({}, False),  # no cgroup file: nothing caps it
+    ],
+)
+def test_a_cgroup_cpu_limit_is_noticed(tmp_path, files, capped):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    paths = (str(tmp_path / "cpu.max"), str(tmp_path / "cfs_quota_us"))
+    assert prefork.cpu_quota(paths) is capped
