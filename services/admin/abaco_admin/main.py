@@ -6,7 +6,7 @@ import threading
 
 from abaco_shared.config import Config
 from abaco_shared.context import Context
-from abaco_shared.http import serve
+from abaco_shared.server import serve
 from abaco_shared.service import Listener, run_service
 
 from .app import make_app

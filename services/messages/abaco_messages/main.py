@@ -6,8 +6,8 @@ import threading
 
 from abaco_shared.config import Config
 from abaco_shared.context import Context
-from abaco_shared.http import serve
 from abaco_shared.limits import SyncGate, UserSlots
+from abaco_shared.server import serve
 from abaco_shared.service import Listener, run_service
 from abaco_shared.waiters import CompletionSignals
 

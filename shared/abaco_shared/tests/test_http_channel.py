@@ -1,4 +1,4 @@
-"""The connection class the APIs serve with (``http._channel_class``), and the arrival time it
+"""The connection class the APIs serve with (``server._channel_class``), and the arrival time it
 hands the app."""
 
 import socket
@@ -13,7 +13,8 @@ from waitress.adjustments import Adjustments
 from abaco_shared import versionwatch
 from abaco_shared.auth import Authenticator
 from abaco_shared.config import load_config
-from abaco_shared.http import ARRIVED_KEY, AbacoApp, _channel_class, ok
+from abaco_shared.http import ARRIVED_KEY, AbacoApp, ok
+from abaco_shared.server import _channel_class
 
 
 @pytest.fixture
