@@ -173,12 +173,7 @@ if [ ! -s "$SECRETS/config_key" ]; then  # Fernet key of secret actor configs (g
   mv "$SECRETS/config_key.tmp" "$SECRETS/config_key"
 fi
 chmod 0600 "$SECRETS/config_key"
-if [ ! -s "$SECRETS/mongo_keyfile" ]; then  # replica-set internal auth (turns access control on)
-  ( umask 077; head -c 600 /dev/urandom | base64 -w0 > "$SECRETS/mongo_keyfile.tmp" )
-  mv "$SECRETS/mongo_keyfile.tmp" "$SECRETS/mongo_keyfile"
-fi
 chmod 0600 "$DATA/jwt_secret" "$SECRETS"/*_password
-chmod 0400 "$SECRETS/mongo_keyfile"
 # Redis ACL: the default (passwordless) user is off; the platform's user has a password.
 ( umask 077
   printf 'user default off\nuser abaco on >%s ~* &* +@all\n' "$(cat "$SECRETS/redis_password")" \

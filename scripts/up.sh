@@ -3,7 +3,7 @@
 #   1. scripts/install.sh (packages, mongod, .venv, secrets; skips what is done)
 #   2. supervisord (through scripts/supervisord-launch.py) or, if running, update + start
 #   3. dockerd as a supervisord program, only when no docker daemon answers
-#   4. waits for mongod (+ replica set rs0 PRIMARY), rabbitmq (an AMQP login), redis, docker
+#   4. waits for mongod (and its users), rabbitmq (an AMQP login), redis, docker
 #   5. scripts/build-images.sh (skips existing images)
 #   6. starts the services (abaco:*) and waits until all are RUNNING and the API behind nginx
 #      answers GET /actors without a token with 401
@@ -72,10 +72,10 @@ fi
 # ------------------------------------------------------------------------ mongod
 wait_until 60 tcp_open 27017 || fail "mongod is not listening on 127.0.0.1:27017 after 60 s" "$LOGS/mongod.log"
 "$HERE/.venv/bin/python" - "$HERE/.data/secrets/mongo_admin_password" <<'EOF' \
-  || fail "MongoDB replica set rs0 did not become PRIMARY" "$LOGS/mongod.log"
-# rs0 PRIMARY, and the platform user. Until a first user exists, mongod (started with a keyFile,
-# so access control is on) lets a loopback client do anything: that is how the replica set is
-# initiated and the user created; from then on everything needs the credentials.
+  || fail "MongoDB did not become ready" "$LOGS/mongod.log"
+# mongod ready, and the platform user. Until a first user exists, mongod (started with --auth,
+# so access control is on) lets a loopback client do anything: that is how the users are
+# created; from then on everything needs the credentials.
 import sys, time
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
@@ -90,7 +90,6 @@ anon = MongoClient(URL, serverSelectionTimeoutMS=5000)
 platform = MongoClient(URL, serverSelectionTimeoutMS=5000, username=cfg.user, password=cfg.password,
                        authSource=cfg.auth_source)
 deadline = time.monotonic() + 60
-initiated = False
 while True:
     try:
         try:
@@ -98,15 +97,6 @@ while True:
             client = platform
         except OperationFailure:  # no user yet: the localhost exception applies
             client = anon
-        try:
-            client.admin.command("replSetGetStatus")
-        except OperationFailure as exc:
-            if exc.code != 94 or initiated:  # 94 = NotYetInitialized
-                raise
-            client.admin.command("replSetInitiate",
-                                 {"_id": "rs0", "members": [{"_id": 0, "host": "127.0.0.1:27017"}]})
-            initiated = True
-            print("up: replica set rs0 initiated")
         if client.admin.command("isMaster").get("ismaster"):  # 4.0 has no "hello"
             if client is anon:
                 # the first user must be able to create others: an administrator (root), whose
@@ -124,7 +114,7 @@ while True:
     except PyMongoError as exc:
         last = exc
     if time.monotonic() > deadline:
-        print(f"up: mongod is not PRIMARY: {locals().get('last')!r}", file=sys.stderr)
+        print(f"up: mongod is not ready: {locals().get('last')!r}", file=sys.stderr)
         sys.exit(1)
     time.sleep(1)
 try:
@@ -206,7 +196,7 @@ redis_ok() {
        redis-cli --no-auth-warning --user abaco -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]
 }
 wait_until 30 redis_ok || fail "redis does not answer PING on 127.0.0.1:6379" "$LOGS/redis.log"
-say "mongod (rs0 PRIMARY), rabbitmq, redis and docker are ready"
+say "mongod, rabbitmq, redis and docker are ready"
 
 # ------------------------------------------------------------------------ images
 if [ -z "${UP_SKIP_IMAGES:-}" ]; then

@@ -1,5 +1,5 @@
-"""A worker's statuses, seen in order (reference 1.3), from MongoDB's own change stream of the
-workers collection (the stack runs a one-node replica set), so no transition is missed by polling:
+"""A worker's statuses, seen in order (reference 1.3), from MongoDB's own record of every write to
+the workers collection (its profiler, on for the test), so no transition is missed by polling:
 
 REQUESTED -> SPAWNER SETUP -> [PULLING IMAGE] -> CREATING CONTAINER -> UPDATING STORE -> READY,
 READY -> BUSY -> READY for each execution, and on a stop SHUTDOWN_REQUESTED -> SHUTTING_DOWN -> gone.
@@ -14,11 +14,12 @@ import threading
 import time
 from collections.abc import Iterator
 
+import pymongo
+import pymongo.database
 import pytest
 
 from abaco_shared.config import load_config
 from abaco_shared.models import Worker
-from abaco_shared.store import connect_mongo, disconnect_mongo
 
 from .conftest import ROOT
 
@@ -26,59 +27,86 @@ START = ["REQUESTED", "SPAWNER SETUP", "CREATING CONTAINER", "UPDATING STORE", "
 
 
 class StatusLog:
-    """Every status each worker of one actor takes, in the order MongoDB applied them."""
+    """Every status each worker of one actor takes, in the order MongoDB applied them: the
+    profiler's entries for the workers collection, the writes that changed a record only."""
 
-    def __init__(self) -> None:
-        self.by_worker: dict[str, list[str]] = {}
-        self.deleted: set[str] = set()
+    def __init__(self, db: pymongo.database.Database) -> None:
+        self.db = db
+        self.by_key: dict[str, list[str]] = {}  # worker record key -> its statuses
+        self.deleted_keys: set[str] = set()
         self.ready = threading.Event()
         self.stop = threading.Event()
         self.actor_dbid = ""
-        self._ids: dict[str, str] = {}  # document _id -> worker_id
 
     def seen(self, worker_id: str) -> list[str]:
         """The statuses so far, without PULLING IMAGE (taken only when the image is missing)."""
-        return [s for s in self.by_worker.get(worker_id, []) if s != "PULLING IMAGE"]
+        return [s for s in self.by_key.get(self._key(worker_id), []) if s != "PULLING IMAGE"]
+
+    def deleted(self, worker_id: str) -> bool:
+        return self._key(worker_id) in self.deleted_keys
+
+    def _key(self, worker_id: str) -> str:
+        return f"{self.actor_dbid}_{worker_id}"
 
     def after_start(self, worker_id: str) -> list[str]:
         return self.seen(worker_id)[len(START) :]
 
     def follow(self) -> None:
-        with Worker._get_collection().watch(full_document="updateLookup", max_await_time_ms=200) as stream:
-            self.ready.set()
-            while not self.stop.is_set():
-                change = stream.try_next()
-                if change is None:
-                    continue
-                key = str(change["documentKey"]["_id"])
-                if change["operationType"] == "delete":
-                    if key in self._ids:
-                        self.deleted.add(self._ids[key])
-                    continue
-                doc = change.get("fullDocument") or {}
-                status = (change.get("updateDescription") or {}).get("updatedFields", {}).get("status")
-                status = status or (doc.get("status") if change["operationType"] in ("insert", "replace") else None)
-                if not doc.get("worker_id") or (self.actor_dbid and doc.get("actor_dbid") != self.actor_dbid):
-                    continue
-                self._ids[key] = doc["worker_id"]
-                seen = self.by_worker.setdefault(doc["worker_id"], [])
-                if status and (not seen or seen[-1] != status):
-                    seen.append(status)
+        """Read the profiler's new entries every 50 ms, in insertion order (the collection is
+        large enough not to wrap during a test)."""
+        ns = f"{self.db.name}.{Worker._get_collection_name()}"
+        read = 0
+        self.ready.set()
+        while not self.stop.wait(0.05):
+            for entry in self.db["system.profile"].find({}).sort("$natural", 1).skip(read):
+                read += 1
+                if entry.get("ns") == ns:
+                    self._take(entry)
+
+    def _take(self, entry: dict) -> None:
+        op, cmd = entry.get("op"), entry.get("command") or {}
+        if op == "update" and entry.get("nModified", 0) > 0:
+            query = cmd.get("q") or {}
+            key = str(query.get("_id", ""))
+            before = query.get("status")
+            before = before.get("$in") if isinstance(before, dict) else [before] if before else []
+            if key not in self.by_key and len(before or []) == 1:
+                # its first change matched only one status, so the record had that one (an insert's
+                # entry does not show its document: REQUESTED is seen this way)
+                self._note(key, before[0])
+            self._note(key, ((cmd.get("u") or {}).get("$set") or {}).get("status"))
+        elif op == "remove" and entry.get("ndeleted", 0) > 0:
+            self.deleted_keys.add(str((cmd.get("q") or {}).get("_id", "")))
+
+    def _note(self, key: str, status: str | None) -> None:
+        if key and status:
+            seen = self.by_key.setdefault(key, [])
+            if not seen or seen[-1] != status:
+                seen.append(status)
 
 
 @pytest.fixture
-def status_log() -> Iterator[StatusLog]:
-    connect_mongo(load_config(env={**os.environ, "ABACO_HOME": str(ROOT)}).mongo)
-    log = StatusLog()
+def status_log(tenant) -> Iterator[StatusLog]:
+    cfg = load_config(env={**os.environ, "ABACO_HOME": str(ROOT)}).mongo
+    auth = {"username": cfg.user, "password": cfg.password, "authSource": cfg.auth_source} if cfg.password else {}
+    client: pymongo.MongoClient = pymongo.MongoClient(cfg.url, **auth)
+    db = client[cfg.db]
+    db.command("profile", 0)
+    db.drop_collection("system.profile")
+    db.create_collection("system.profile", capped=True, size=32 * 1024 * 1024)
+    db.command("profile", 2)
+    log = StatusLog(db)
     thread = threading.Thread(target=log.follow, daemon=True)
-    thread.start()
-    assert log.ready.wait(10)
     try:
+        thread.start()
+        assert log.ready.wait(10)
         yield log
     finally:
+        db.command("profile", 0)
         log.stop.set()
         thread.join(timeout=5)
-        disconnect_mongo()
+        db.drop_collection("system.profile")
+        client.close()
 
 
 def wait_for(check, what: str, timeout: float = 30) -> None:
@@ -101,7 +129,7 @@ def test_a_workers_statuses_are_seen_in_order_from_request_to_removal(client, st
         wait_for(lambda: status_log.after_start(wid) == ["BUSY", "READY"] * 2, "READY after the second run")
 
         assert client.call("DELETE", f"/actors/{actor['id']}/workers/{wid}").status_code == 200
-        wait_for(lambda: wid in status_log.deleted, f"worker {wid} removed: {status_log.by_worker.get(wid)}")
+        wait_for(lambda: status_log.deleted(wid), f"worker {wid} removed: {status_log.seen(wid)}")
 
         seen = status_log.seen(wid)
         assert seen[: len(START)] == START, seen
