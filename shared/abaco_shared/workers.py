@@ -7,6 +7,7 @@ A worker's key is ``<actor db_id>_<worker_id>``; its heartbeat lives in Redis un
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from enum import Enum
 
 from mongoengine.queryset.visitor import Q
@@ -25,6 +26,7 @@ __all__ = [
     "get",
     "get_for_actor",
     "exists",
+    "existing",
     "list_for_actor",
     "list_for_tenant",
     "search",
@@ -106,6 +108,14 @@ def get_for_actor(actor_dbid: str, worker_id: str) -> Worker | None:
 
 def exists(worker_dbid: str) -> bool:
     return Worker.objects(db_id=worker_dbid).only("db_id").first() is not None
+
+
+def existing(worker_dbids: Iterable[str]) -> set[str]:
+    """Which of these worker records exist (one query)."""
+    keys = sorted(set(worker_dbids))
+    if not keys:
+        return set()
+    return {str(doc["_id"]) for doc in Worker._get_collection().find({"_id": {"$in": keys}}, {"_id": 1})}
 
 
 def exists_with_id(worker_id: str) -> bool:

@@ -154,11 +154,16 @@ class HealthChecker:
         except AbacoError as exc:
             log.warning("cannot list actor containers: %s", exc)
             return 0
+
+        def worker_of(container: dict) -> str:
+            labels = container.get("Labels") or {}
+            return workers.key_for(labels.get("abaco.actor", ""), labels.get("abaco.worker", ""))
+
+        alive = workers.existing(worker_of(c) for c in containers)  # one query for all of them
         removed = 0
         for c in containers:
             labels = c.get("Labels") or {}
-            worker_dbid = workers.key_for(labels.get("abaco.actor", ""), labels.get("abaco.worker", ""))
-            if not workers.exists(worker_dbid) and not self._left_for_adoption(c, labels):
+            if worker_of(c) not in alive and not self._left_for_adoption(c, labels):
                 self.docker.remove(c["Id"])
                 removed += 1
         return removed

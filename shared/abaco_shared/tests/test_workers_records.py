@@ -119,6 +119,14 @@ def test_get_for_actor_exists_and_list_for_actor(actor):
     assert workers.exists(workers.key_for(actor.db_id, "nope")) is False
 
 
+def test_existing_tells_which_records_exist_in_one_query(actor):
+    workers.create_requested(actor, "W1")
+    workers.create_requested(actor, "W2")
+    keys = [workers.key_for(actor.db_id, w) for w in ("W1", "W2", "nope", "W1")]
+    assert workers.existing(iter(keys)) == {keys[0], keys[1]}
+    assert workers.existing([]) == set()
+
+
 def test_list_for_actor_is_oldest_first_and_per_actor():
     late = put(actor_dbid="dev_A", create_time=T0 + dt.timedelta(seconds=1))
     early = put(actor_dbid="dev_A", create_time=T0)
