@@ -173,6 +173,7 @@ if [ ! -s "$SECRETS/config_key" ]; then  # Fernet key of secret actor configs (g
   mv "$SECRETS/config_key.tmp" "$SECRETS/config_key"
 fi
 chmod 0600 "$SECRETS/config_key"
+rm -f "$SECRETS/mongo_keyfile"  # a replica set's key, from before mongod ran standalone
 chmod 0600 "$DATA/jwt_secret" "$SECRETS"/*_password
 # Redis ACL: the default (passwordless) user is off; the platform's user has a password.
 ( umask 077

@@ -70,9 +70,10 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 # ------------------------------------------------------------------------ mongod
-wait_until 60 tcp_open 27017 || fail "mongod is not listening on 127.0.0.1:27017 after 60 s" "$LOGS/mongod.log"
-"$HERE/.venv/bin/python" - "$HERE/.data/secrets/mongo_admin_password" <<'EOF' \
-  || fail "MongoDB did not become ready" "$LOGS/mongod.log"
+# exit status 3: the data directory was a replica set member and its replica set state was
+# removed; mongod must start again (it keeps its TTL monitor off while that state is there)
+mongo_ready() {
+  "$HERE/.venv/bin/python" - "$HERE/.data/secrets/mongo_admin_password" <<'EOF'
 # mongod ready, and the platform user. Until a first user exists, mongod (started with --auth,
 # so access control is on) lets a loopback client do anything: that is how the users are
 # created; from then on everything needs the credentials.
@@ -122,7 +123,36 @@ try:
     sys.exit("up: MongoDB still answers without credentials")
 except OperationFailure:
     pass
+# a data directory from when mongod ran as a one-node replica set: with that state present a
+# standalone mongod never expires TTL-indexed records (logs, results, idempotency keys)
+# (not even root may write there: a role for just that is made, used and dropped)
+admin = MongoClient(URL, serverSelectionTimeoutMS=5000, username="admin",
+                    password=open(ADMIN_PW_FILE).read().strip(), authSource="admin")
+if admin.local["system.replset"].count_documents({}):
+    role = "abacoLeaveReplicaSet"
+    if not admin.admin.command("rolesInfo", role)["roles"]:
+        admin.admin.command("createRole", role, roles=[], privileges=[
+            {"resource": {"db": "local", "collection": "system.replset"}, "actions": ["remove"]}])
+    admin.admin.command("grantRolesToUser", "admin", roles=[role])
+    try:
+        removed = admin.local["system.replset"].delete_many({}).deleted_count
+    finally:
+        admin.admin.command("revokeRolesFromUser", "admin", roles=[role])
+        admin.admin.command("dropRole", role)
+    if removed:
+        print("up: the data directory was a replica set member: its replica set state is removed")
+        sys.exit(3)
+platform[cfg.db].command("profile", 0)  # a test killed midway may have left the profiler on
 EOF
+}
+wait_until 60 tcp_open 27017 || fail "mongod is not listening on 127.0.0.1:27017 after 60 s" "$LOGS/mongod.log"
+rc=0; mongo_ready || rc=$?
+if [ "$rc" = 3 ]; then
+  "${CTL[@]}" restart infra:mongod >/dev/null
+  wait_until 60 tcp_open 27017 || fail "mongod did not start again within 60 s" "$LOGS/mongod.log"
+  rc=0; mongo_ready || rc=$?
+fi
+[ "$rc" = 0 ] || fail "MongoDB did not become ready" "$LOGS/mongod.log"
 
 # ------------------------------------------------------------------------ rabbitmq / redis
 wait_until 90 tcp_open 5672 || fail "RabbitMQ is not listening on 127.0.0.1:5672 after 90 s" \

@@ -39,3 +39,10 @@ def test_an_actors_log_ex_sets_when_its_logs_expire(client, actors, mongo):
 
     indexes = Log._get_collection().index_information().values()
     assert [i.get("expireAfterSeconds") for i in indexes if i["key"] == [("exp", 1)]] == [0]
+
+
+def test_the_platforms_mongodb_runs_its_ttl_monitor(mongo):
+    # mongod keeps its TTL monitor off (records never expire, nothing else says so) when it runs
+    # standalone on a data directory that was a replica set member: scripts/up.sh converts that
+    warnings = Log._get_db().client.admin.command("getLog", "startupWarnings")["log"]
+    assert not [line for line in warnings if "TTL" in line], warnings

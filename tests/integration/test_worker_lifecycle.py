@@ -37,9 +37,12 @@ class StatusLog:
         self.ready = threading.Event()
         self.stop = threading.Event()
         self.actor_dbid = ""
+        self.error: Exception | None = None
 
     def seen(self, worker_id: str) -> list[str]:
         """The statuses so far, without PULLING IMAGE (taken only when the image is missing)."""
+        if self.error is not None:
+            raise AssertionError(f"reading MongoDB's profiler failed: {self.error!r}")
         return [s for s in self.by_key.get(self._key(worker_id), []) if s != "PULLING IMAGE"]
 
     def deleted(self, worker_id: str) -> bool:
@@ -52,16 +55,18 @@ class StatusLog:
         return self.seen(worker_id)[len(START) :]
 
     def follow(self) -> None:
-        """Read the profiler's new entries every 50 ms, in insertion order (the collection is
-        large enough not to wrap during a test)."""
-        ns = f"{self.db.name}.{Worker._get_collection_name()}"
+        """Read the profiler's new entries for the workers collection every 50 ms, in the order
+        they were written (its 32 MB hold every entry of a test: it does not wrap meanwhile)."""
+        query = {"ns": f"{self.db.name}.{Worker._get_collection_name()}", "op": {"$in": ["update", "remove"]}}
         read = 0
         self.ready.set()
-        while not self.stop.wait(0.05):
-            for entry in self.db["system.profile"].find({}).sort("$natural", 1).skip(read):
-                read += 1
-                if entry.get("ns") == ns:
+        try:
+            while not self.stop.wait(0.05):
+                for entry in self.db["system.profile"].find(query).sort("$natural", 1).skip(read):
+                    read += 1
                     self._take(entry)
+        except Exception as exc:  # told by seen(), not lost with the thread  # noqa: BLE001
+            self.error = exc
 
     def _take(self, entry: dict) -> None:
         op, cmd = entry.get("op"), entry.get("command") or {}
